@@ -1,0 +1,42 @@
+"""`python -m ha_components validate|render STACKFILE`: the offline pre-flight and review tools."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .models import StackConfigError
+from .stackfile import load_stack_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ha_components")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("validate", help="check a stack file; touches no host, needs no Pulumi CLI")
+    check.add_argument("stack_file", type=Path)
+    show = sub.add_parser("render", help="write every file and command the stack would push")
+    show.add_argument("stack_file", type=Path)
+    show.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    try:
+        stack = load_stack_file(args.stack_file)
+    except StackConfigError as err:
+        for problem in err.problems:
+            print(f"{args.stack_file}: {problem}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as err:
+        print(f"{args.stack_file}: {err}", file=sys.stderr)
+        return 1
+    if args.command == "validate":
+        print(f"{args.stack_file}: ok ({stack.topology}, {len(stack.hosts)} hosts)")
+        return 0
+    from .dryrun import render_stack  # imports pulumi: only for render
+
+    written = render_stack(stack, args.out)
+    print(f"wrote {written} files under {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""OpenStack services bound to VIPs, and the active/passive database and queue."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from ..catalog import SERVICES
+from .base import Name, StrictModel
+
+
+class OpenStackSpec(StrictModel):
+    region: str = "RegionOne"
+    api_vip: Name
+    # Host name or address in the public endpoints (the seed's PUBLIC_VIP); the API VIP if unset.
+    public_endpoint_host: str | None = None
+    services: list[str] = Field(default_factory=lambda: ["keystone"], min_length=1)
+    # systemd units (today's packages) or the seed's ocf:openstack agents.
+    resource_agents: Literal["systemd", "ocf-openstack"] = "systemd"
+    admin_password: SecretStr
+    # One password per project: its database user and its keystone service user.
+    service_passwords: dict[Name, SecretStr] = {}
+
+    @field_validator("services")
+    @classmethod
+    def _known(cls, services: list[str]) -> list[str]:
+        unknown = [s for s in services if s not in SERVICES]
+        if unknown:
+            raise ValueError(f"unknown service(s) {unknown}; known: {sorted(SERVICES)}")
+        if len(set(services)) != len(services):
+            raise ValueError("a service is listed twice")
+        return services
+
+
+class DrbdDatabaseSpec(StrictModel):
+    """The seed's MySQL on DRBD behind a VIP (active/passive)."""
+
+    vip: Name
+    volume: Name
+    root_password: SecretStr
+
+
+class DrbdMessagingSpec(StrictModel):
+    """The seed's RabbitMQ on DRBD behind a VIP (active/passive)."""
+
+    vip: Name
+    volume: Name
+    erlang_cookie: SecretStr
+    user: str = "openstack"
+    password: SecretStr

@@ -1,0 +1,230 @@
+"""The whole stack file as one validated object, and the pre-flight checks.
+
+Field-level rules live on the models; rules that relate several parts of the
+stack (references, duplicates, subnets, fencing) live here so that every error
+can name the exact field path, e.g. `pacemaker.nodes[1]`.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Any, Iterator, Literal
+
+from pydantic import SecretStr, ValidationError
+
+from ..catalog import database_projects
+from .base import StrictModel
+from .drbd import DrbdVolumeSpec
+from .hosts import Host, Network, Vip
+from .openstack import DrbdDatabaseSpec, DrbdMessagingSpec, OpenStackSpec
+from .pacemaker import PacemakerSpec
+
+Loc = tuple[str | int, ...]
+
+
+class StackConfig(StrictModel):
+    topology: Literal["active-passive", "active-active"]
+    hosts: list[Host]
+    networks: list[Network]
+    vips: list[Vip] = []
+    pacemaker: PacemakerSpec
+    drbd: list[DrbdVolumeSpec] = []
+    database: DrbdDatabaseSpec | None = None
+    messaging: DrbdMessagingSpec | None = None
+    openstack: OpenStackSpec | None = None
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    def vip(self, name: str) -> Vip:
+        return next(v for v in self.vips if v.name == name)
+
+    def volume(self, name: str) -> DrbdVolumeSpec:
+        return next(v for v in self.drbd if v.name == name)
+
+
+@dataclass(frozen=True)
+class Problem:
+    loc: Loc
+    message: str
+
+    def __str__(self) -> str:
+        return f"{format_loc(self.loc)}: {self.message}"
+
+
+class StackConfigError(Exception):
+    """Every problem found in a stack file, one per line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<stack>"
+
+
+def validate_stack(data: dict[str, Any]) -> StackConfig:
+    """Validate a stack's config (keys without the project prefix) or raise StackConfigError."""
+    try:
+        stack = StackConfig.model_validate(data)
+    except ValidationError as err:
+        raise StackConfigError([
+            Problem(tuple(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in err.errors()
+        ]) from None
+    problems = list(cross_checks(stack))
+    if problems:
+        raise StackConfigError(problems)
+    return stack
+
+
+def _duplicates(values: list[Any]) -> set[Any]:
+    return {v for v, n in Counter(values).items() if n > 1}
+
+
+def _references(names: list[str], known: set[str], loc: Loc, what: str) -> Iterator[Problem]:
+    for i, name in enumerate(names):
+        if name not in known:
+            yield Problem((*loc, i), f"{what} {name!r} is not defined")
+    for dup in sorted(_duplicates(names)):
+        yield Problem(loc, f"{dup!r} is listed more than once")
+
+
+def cross_checks(stack: StackConfig) -> Iterator[Problem]:
+    yield from _check_hosts(stack)
+    yield from _check_vips(stack)
+    yield from _check_pacemaker(stack)
+    yield from _check_drbd(stack)
+    yield from _check_active_passive(stack)
+
+
+def _check_hosts(stack: StackConfig) -> Iterator[Problem]:
+    dup_names = _duplicates([h.name for h in stack.hosts])
+    seen: dict[IPv4Address, str] = {}
+    for i, host in enumerate(stack.hosts):
+        if host.name in dup_names:
+            yield Problem(("hosts", i, "name"), f"duplicate host name {host.name!r}")
+        for j, addr in enumerate(host.addresses):
+            loc = ("hosts", i, "addresses", j)
+            if addr in seen:
+                yield Problem(loc, f"address {addr} is already used by host {seen[addr]!r}")
+            seen[addr] = host.name
+            if not any(addr in n.cidr for n in stack.networks):
+                yield Problem(loc, f"address {addr} is in no declared network")
+    for name in sorted(_duplicates([n.name for n in stack.networks])):
+        yield Problem(("networks",), f"duplicate network name {name!r}")
+
+
+def _check_vips(stack: StackConfig) -> Iterator[Problem]:
+    node_addrs = {a: h.name for h in stack.hosts for a in h.addresses}
+    dup_names = _duplicates([v.name for v in stack.vips])
+    dup_addrs = _duplicates([v.address for v in stack.vips])
+    for i, vip in enumerate(stack.vips):
+        if vip.name in dup_names:
+            yield Problem(("vips", i, "name"), f"duplicate VIP name {vip.name!r}")
+        loc = ("vips", i, "address")
+        if vip.address in dup_addrs:
+            yield Problem(loc, f"address {vip.address} is used by more than one VIP")
+        if vip.address in node_addrs:
+            yield Problem(loc, f"address {vip.address} is host {node_addrs[vip.address]!r}'s own")
+        nets = [n for n in stack.networks if vip.address in n.cidr]
+        if not nets:
+            yield Problem(loc, f"address {vip.address} is outside every declared network")
+        elif vip.address in (nets[0].cidr.network_address, nets[0].cidr.broadcast_address):
+            yield Problem(loc, f"address {vip.address} is the network or broadcast address")
+
+
+def _check_pacemaker(stack: StackConfig) -> Iterator[Problem]:
+    pcmk = stack.pacemaker
+    hosts = {h.name for h in stack.hosts}
+    yield from _references(pcmk.nodes, hosts, ("pacemaker", "nodes"), "host")
+    members = [stack.host(n) for n in pcmk.nodes if n in hosts]
+    if len({len(h.addresses) for h in members}) > 1:
+        yield Problem(("pacemaker", "nodes"),
+                      "every node needs the same number of cluster addresses (one per link)")
+    fencing = pcmk.fencing
+    if len(pcmk.nodes) == 2 and not fencing.devices and not fencing.disabled_reason:
+        yield Problem(("pacemaker", "fencing"),
+                      "a 2-node cluster needs fencing devices; to run without, set "
+                      "fencing.disabled_reason to the reason (not safe for data)")
+    if pcmk.no_quorum_policy == "ignore" and len(pcmk.nodes) > 2:
+        yield Problem(("pacemaker", "no_quorum_policy"),
+                      "'ignore' is only for 2-node clusters (the seed's warning); "
+                      "corosync's two_node already covers those")
+    for i, dev in enumerate(fencing.devices):
+        yield from _references(dev.targets, set(pcmk.nodes),
+                               ("pacemaker", "fencing", "devices", i, "targets"), "cluster node")
+    for name in sorted(_duplicates([d.name for d in fencing.devices])):
+        yield Problem(("pacemaker", "fencing", "devices"), f"duplicate device name {name!r}")
+    if fencing.devices:
+        covered = {t for d in fencing.devices for t in d.targets}
+        for node in pcmk.nodes:
+            if node not in covered:
+                yield Problem(("pacemaker", "fencing", "devices"),
+                              f"no fencing device can fence node {node!r}")
+
+
+def _check_drbd(stack: StackConfig) -> Iterator[Problem]:
+    cluster = set(stack.pacemaker.nodes)
+    for field in ("name", "minor", "port"):
+        dups = _duplicates([getattr(v, field) for v in stack.drbd])
+        for i, vol in enumerate(stack.drbd):
+            if getattr(vol, field) in dups:
+                yield Problem(("drbd", i, field), f"{field} {getattr(vol, field)} is used by another volume")
+    for i, vol in enumerate(stack.drbd):
+        yield from _references(vol.nodes, cluster, ("drbd", i, "nodes"), "pacemaker node")
+        for node in vol.nodes:
+            if node in cluster and vol.link >= len(stack.host(node).addresses):
+                yield Problem(("drbd", i, "link"), f"host {node!r} has no address for link {vol.link}")
+
+
+def _check_active_passive(stack: StackConfig) -> Iterator[Problem]:
+    vips = {v.name for v in stack.vips}
+    volumes = {v.name for v in stack.drbd}
+    if stack.topology == "active-passive":
+        for part in ("database", "messaging", "openstack"):
+            if getattr(stack, part) is None:
+                yield Problem((part,), f"the active-passive topology needs a {part} section")
+    for part in ("database", "messaging"):
+        spec = getattr(stack, part)
+        if spec is None:
+            continue
+        if spec.vip not in vips:
+            yield Problem((part, "vip"), f"VIP {spec.vip!r} is not defined in vips")
+        if spec.volume not in volumes:
+            yield Problem((part, "volume"), f"DRBD volume {spec.volume!r} is not defined in drbd")
+    if stack.database and stack.messaging and stack.database.volume == stack.messaging.volume:
+        yield Problem(("messaging", "volume"), "the database and the queue need separate DRBD volumes")
+    if stack.openstack:
+        if stack.openstack.api_vip not in vips:
+            yield Problem(("openstack", "api_vip"),
+                          f"VIP {stack.openstack.api_vip!r} is not defined in vips")
+        for project in database_projects(stack.openstack.services) + (
+                ["keystone"] if "keystone" in stack.openstack.services else []):
+            if project not in stack.openstack.service_passwords:
+                yield Problem(("openstack", "service_passwords", project),
+                              "missing secret (pulumi config set --secret --path "
+                              f"'openstack.service_passwords.{project}')")
+
+
+def secret_fields(model: StrictModel, loc: Loc = ()) -> Iterator[tuple[Loc, SecretStr]]:
+    """Every SecretStr in a validated model, with its field path."""
+    for name in type(model).model_fields:
+        yield from _secrets_in(getattr(model, name), (*loc, name))
+
+
+def _secrets_in(value: Any, loc: Loc) -> Iterator[tuple[Loc, SecretStr]]:
+    if isinstance(value, SecretStr):
+        yield loc, value
+    elif isinstance(value, StrictModel):
+        yield from secret_fields(value, loc)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _secrets_in(item, (*loc, i))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secrets_in(item, (*loc, key))

@@ -1,0 +1,156 @@
+"""The one module that knows how files are pushed and commands run (pulumi-command over SSH).
+
+Rules it enforces for every component:
+- one connection object per host, built once and reused (a changed connection re-creates commands);
+- scripts run under `bash -euo pipefail` and must be idempotent (create re-runs on update);
+- secrets travel on stdin, never in a command line; commands that carry them are secret.
+"""
+from __future__ import annotations
+
+import hashlib
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import pulumi
+import pulumi_command.remote as remote
+
+from .models import Host
+
+Content = str | pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `render` writes for review: one pushed file or one command, in program order."""
+
+    host: str
+    kind: str  # "file" or "command"
+    path: str | None = None
+
+
+# name of the pulumi resource -> what it does; read by the `render` command (dryrun.py).
+RECORDED: dict[str, Recorded] = {}
+
+
+@dataclass(frozen=True)
+class RemoteHost:
+    name: str
+    connection: remote.ConnectionArgs
+
+
+_HOSTS: dict[str, RemoteHost] = {}
+
+
+def connect(host: Host) -> RemoteHost:
+    """The host's single connection object (cached per host name)."""
+    if host.name not in _HOSTS:
+        ssh = host.ssh
+        if ssh.private_key is not None:
+            key: pulumi.Input[str] = pulumi.Output.secret(ssh.private_key.get_secret_value())
+        else:
+            key = pulumi.Output.secret(_read_key(Path(ssh.private_key_path or "").expanduser(), host.name))
+        _HOSTS[host.name] = RemoteHost(host.name, remote.ConnectionArgs(
+            host=ssh.host, port=ssh.port, user=ssh.user, private_key=key,
+            dial_error_limit=30, per_dial_timeout=10,
+        ))
+    return _HOSTS[host.name]
+
+
+def _read_key(path: Path, host: str) -> str:
+    try:
+        return path.read_text()
+    except OSError as err:
+        if pulumi.runtime.is_dry_run():
+            pulumi.log.warn(f"hosts[{host}].ssh.private_key_path: {err.strerror}: {path}; "
+                            "previewing without it, `pulumi up` will need it")
+            return ""
+        raise ValueError(f"hosts[{host}].ssh.private_key_path: cannot read {path}: {err.strerror}") from None
+
+
+def reset_connections() -> None:
+    """Forget cached connections (tests build several programs in one process)."""
+    _HOSTS.clear()
+    RECORDED.clear()
+
+
+def slug(path: str) -> str:
+    """A resource-name friendly form of a file path."""
+    return path.strip("/").replace("/", "-").replace(".", "-")
+
+
+def content_hash(content: Content) -> pulumi.Output[str]:
+    """sha256 of a file's content, for `triggers` of the service that reads it."""
+    return pulumi.Output.from_input(content).apply(lambda text: hashlib.sha256(text.encode()).hexdigest())
+
+
+def bash(script: str) -> str:
+    return "bash -euo pipefail -c " + shlex.quote(script.strip() + "\n")
+
+
+def run(
+    name: str,
+    host: RemoteHost,
+    script: str,
+    *,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+    stdin: Content | None = None,
+    triggers: Sequence[pulumi.Input[object]] | None = None,
+    delete: str | None = None,
+    secret: bool = False,
+    replace_first: bool = False,
+) -> remote.Command:
+    """An idempotent script on one host. `secret` marks stdin and outputs secret."""
+    RECORDED[name] = Recorded(host.name, "command")
+    if secret and stdin is not None:
+        stdin = pulumi.Output.secret(stdin)
+    return remote.Command(
+        name,
+        connection=host.connection,
+        create=bash(script),
+        delete=bash(delete) if delete else None,
+        stdin=stdin,
+        triggers=list(triggers) if triggers else None,
+        add_previous_output_in_env=False,
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=list(depends_on),
+            delete_before_replace=replace_first,
+            additional_secret_outputs=["stdin", "stdout"] if secret else None,
+        ),
+    )
+
+
+def push_file(
+    name: str,
+    host: RemoteHost,
+    path: str,
+    content: Content,
+    *,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+    mode: str = "0644",
+    owner: str = "root",
+    group: str = "root",
+    secret: bool = False,
+    base64_content: bool = False,
+    keep_on_delete: bool = False,
+) -> remote.Command:
+    """Write a file atomically with its mode and owner; the content travels on stdin."""
+    target = shlex.quote(path)
+    decode = "base64 -d" if base64_content else "cat"
+    script = (
+        f"dir=$(dirname {target}); install -d -m 0755 \"$dir\"\n"
+        f"tmp=$(mktemp \"$dir/.ha-openstack.XXXXXX\")\n"
+        f"trap 'rm -f \"$tmp\"' EXIT\n"
+        f"{decode} > \"$tmp\"\n"
+        f"chown {shlex.quote(owner)}:{shlex.quote(group)} \"$tmp\"\n"
+        f"chmod {mode} \"$tmp\"\n"
+        f"mv -f \"$tmp\" {target}\n"
+    )
+    cmd = run(name, host, script, parent=parent, depends_on=depends_on, stdin=content,
+              delete=None if keep_on_delete else f"rm -f {target}", secret=secret)
+    RECORDED[name] = Recorded(host.name, "file", path)
+    return cmd

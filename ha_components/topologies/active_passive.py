@@ -1,0 +1,144 @@
+"""Seed chapter 2: Pacemaker + DRBD-backed MySQL and RabbitMQ + the API VIP and service groups."""
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from .. import remote
+from ..catalog import OCF_OPENSTACK, SERVICES, database_projects, projects_of
+from ..drbd import DrbdVolume, DrbdVolumeArgs
+from ..models import StackConfig
+from ..pacemaker import PacemakerCluster, PacemakerClusterArgs
+from ..render import FileSpec, render_template
+from ..render.cib import Op, Primitive
+from ..render.openstack import (admin_openrc, database_sql, fragment_path, service_fragment,
+                                sqlalchemy_url, transport_url)
+from ..vip import Endpoint, OpenStackServiceVip, ServiceVipArgs
+
+
+def _service_primitive(name: str, agents: str) -> Primitive:
+    agent = OCF_OPENSTACK[name] if agents == "ocf-openstack" else f"systemd:{SERVICES[name].unit}"
+    return Primitive(f"p_{name}", agent, ops=(Op("monitor", "30s", timeout="30s"),))
+
+
+def _on_active(resource: str, body: str) -> str:
+    return render_template("scripts/on-active-node.sh.j2", resource=resource, body=body,
+                           timeout_seconds=300)
+
+
+def build_active_passive(stack: StackConfig) -> dict[str, Any]:
+    assert stack.database and stack.messaging and stack.openstack  # checked by validate_stack
+    db, mq, ops = stack.database, stack.messaging, stack.openstack
+    hosts = {h.name: h for h in stack.hosts}
+    cluster = PacemakerCluster("cluster", PacemakerClusterArgs(
+        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes]))
+
+    # MySQL on DRBD behind its VIP (seed: p_ip_mysql, p_fs_mysql, p_mysql in g_mysql).
+    db_vip, db_vol = stack.vip(db.vip), stack.volume(db.volume)
+    mysql_cnf = FileSpec("/etc/mysql/mariadb.conf.d/90-ha-openstack.cnf", render_template(
+        "mysql-drbd.cnf.j2", bind_address=str(db_vip.address), datadir=db_vol.mount_point))
+    mysql_volume = DrbdVolume(f"drbd-{db_vol.name}", DrbdVolumeArgs(
+        db_vol, [hosts[n] for n in db_vol.nodes], cluster,
+        packages=["mariadb-server"], disable_units=["mariadb"], files=[mysql_cnf],
+        initial_data='mysql_install_db --datadir="$MOUNT" --user=mysql >/dev/null\n'
+                     'chown mysql:mysql "$MOUNT"'))
+    mysql = OpenStackServiceVip("mysql", ServiceVipArgs(
+        db_vip, stack.networks, cluster, storage=mysql_volume, group_id="g_mysql",
+        services=[Primitive("p_mysql", "systemd:mariadb", ops=(
+            Op("start", timeout="120s"), Op("stop", timeout="120s"),
+            Op("monitor", "20s", timeout="10s")))]))
+
+    # RabbitMQ on DRBD behind its VIP, one node name on both nodes (seed: rabbit@localhost).
+    mq_vip, mq_vol = stack.vip(mq.vip), stack.volume(mq.volume)
+    cookie = FileSpec("/var/lib/rabbitmq/.erlang.cookie", mq.erlang_cookie.get_secret_value(),
+                      mode="0400", owner="rabbitmq", group="rabbitmq", secret=True)
+    env = FileSpec("/etc/rabbitmq/rabbitmq-env.conf", render_template(
+        "rabbitmq-env.conf.j2", nodename="rabbit@localhost", bind_address=str(mq_vip.address)))
+    rabbit_volume = DrbdVolume(f"drbd-{mq_vol.name}", DrbdVolumeArgs(
+        mq_vol, [hosts[n] for n in mq_vol.nodes], cluster,
+        packages=["rabbitmq-server"], disable_units=["rabbitmq-server"], files=[cookie, env],
+        initial_data='cp -a /var/lib/rabbitmq/.erlang.cookie "$MOUNT"/\n'
+                     'chown rabbitmq:rabbitmq "$MOUNT"'))
+    rabbit = OpenStackServiceVip("rabbitmq", ServiceVipArgs(
+        mq_vip, stack.networks, cluster, storage=rabbit_volume, group_id="g_rabbitmq",
+        services=[Primitive("p_rabbitmq", "systemd:rabbitmq-server", ops=(
+            Op("start", timeout="200s"), Op("stop", timeout="200s"),
+            Op("monitor", "20s", timeout="30s")))]))
+
+    # Databases and the queue user, created where the groups run.
+    passwords = {p: s.get_secret_value() for p, s in ops.service_passwords.items()}
+    db_projects = database_projects(ops.services)
+    provisioned: list[pulumi.Resource] = []
+    for name in db_vol.nodes:
+        node = remote.connect(hosts[name])
+        provisioned.append(remote.run(
+            f"mysql-{name}-databases", node,
+            _on_active("p_mysql", render_template("scripts/mysql-provision.sh.j2", timeout_seconds=300)),
+            parent=mysql, depends_on=[mysql.cib], stdin=database_sql(db_projects, passwords), secret=True))
+    for name in mq_vol.nodes:
+        node = remote.connect(hosts[name])
+        provisioned.append(remote.run(
+            f"rabbitmq-{name}-user", node,
+            _on_active("p_rabbitmq", render_template("scripts/rabbitmq-user.sh.j2", user=mq.user,
+                                                     timeout_seconds=300)),
+            parent=rabbit, depends_on=[rabbit.cib], stdin=mq.password.get_secret_value() + "\n",
+            secret=True))
+
+    # The API VIP with the OpenStack services (g_services_api) and the network agents.
+    api_vip = stack.vip(ops.api_vip)
+    api_host = str(api_vip.address)
+    public_host = ops.public_endpoint_host or api_host
+    auth_url = f"http://{api_host}:5000/v3"
+    transport = transport_url(mq.user, mq.password.get_secret_value(), [str(mq_vip.address)])
+    fragments = [
+        FileSpec(fragment_path(project), service_fragment(
+            project, ops.services, bind_host=api_host,
+            database_url=sqlalchemy_url(project, passwords[project], str(db_vip.address))
+            if project in db_projects else None,
+            transport=None if project == "keystone" else transport,
+            auth_url=auth_url, service_password=passwords.get(project, "")),
+            mode="0640", group=project, secret=True)
+        for project in projects_of(ops.services)
+    ]
+    units = [SERVICES[s].unit for s in ops.services]
+    api_services = [s for s in ops.services if SERVICES[s].group == "api"]
+    network_services = [s for s in ops.services if SERVICES[s].group == "network"]
+    endpoints = [
+        Endpoint(SERVICES[s].project, SERVICES[s].service_type or "", interface,
+                 f"http://{public_host if interface == 'public' else api_host}:{SERVICES[s].port}"
+                 f"{SERVICES[s].endpoint_path}")
+        for s in api_services if SERVICES[s].service_type and s != "keystone"
+        for interface in ("public", "internal", "admin")
+    ]
+    api = OpenStackServiceVip("api", ServiceVipArgs(
+        api_vip, stack.networks, cluster, group_id="g_services_api", files=fragments,
+        services=[_service_primitive(s, ops.resource_agents) for s in api_services],
+        packages=units, node_scripts={"keystone-keys": render_template("scripts/keystone-keys.sh.j2")}
+        if "keystone" in ops.services else {},
+        depends_on=provisioned, endpoints=endpoints, region=ops.region,
+        admin_openrc=FileSpec("/root/.ha-openstack-admin-openrc", admin_openrc(
+            ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
+    if "keystone" in ops.services:
+        for node in cluster.nodes:
+            remote.run(f"keystone-{node.name}-bootstrap", node, _on_active("p_keystone", render_template(
+                "scripts/keystone-bootstrap.sh.j2", region=ops.region,
+                admin_url=auth_url, internal_url=auth_url, public_url=f"http://{public_host}:5000/v3")),
+                parent=api, depends_on=[api.cib], stdin=ops.admin_password.get_secret_value() + "\n",
+                secret=True)
+    if network_services:
+        OpenStackServiceVip("network", ServiceVipArgs(
+            None, stack.networks, cluster, group_id="g_services_network",
+            services=[_service_primitive(s, ops.resource_agents) for s in network_services],
+            depends_on=[api.cib]))
+
+    return {
+        "cluster_name": cluster.cluster_name,
+        "database_vip": mysql.address,
+        "messaging_vip": rabbit.address,
+        "api_vip": api.address,
+        "keystone_url": pulumi.Output.from_input(f"http://{public_host}:5000/v3"),
+        "transport_url": pulumi.Output.secret(transport),
+        "database_urls": pulumi.Output.secret({
+            p: sqlalchemy_url(p, passwords[p], str(db_vip.address)) for p in db_projects}),
+    }

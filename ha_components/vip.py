@@ -1,0 +1,111 @@
+"""OpenStackServiceVip: a Pacemaker-managed VIP and the services bound to it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+
+from . import remote
+from .drbd import DrbdVolume
+from .models import Network, Vip, vip_interface
+from .pacemaker import PacemakerCluster
+from .render import FileSpec, render_template
+from .render.cib import CibChange, Colocation, Group, Op, Order, Primitive
+from .types import Token
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # keystone service name, e.g. "glance"
+    type: str  # catalog type, e.g. "image"
+    interface: str  # public / internal / admin
+    url: str
+
+
+@dataclass
+class ServiceVipArgs:
+    vip: Vip | None  # None: a group of services without an address (the seed's g_services_network)
+    networks: list[Network]
+    cluster: PacemakerCluster
+    # Active/passive: the services Pacemaker runs with the VIP, in start order.
+    services: list[Primitive] = field(default_factory=list)
+    # A DRBD filesystem mounted before the services, on the node where the volume is promoted.
+    storage: DrbdVolume | None = None
+    group_id: str | None = None
+    # Active/active: the VIP follows this clone (e.g. a cloned HAProxy) instead of owning services.
+    colocate_with: str | None = None
+    # What every cluster node needs before the services start: packages (their units are left
+    # to Pacemaker), config fragments binding the VIP, then per-node scripts (name -> script).
+    packages: list[str] = field(default_factory=list)
+    files: list[FileSpec] = field(default_factory=list)
+    node_scripts: dict[str, str] = field(default_factory=dict)
+    # Keystone endpoints to register on the VIP, with an openrc file holding admin credentials.
+    endpoints: list[Endpoint] = field(default_factory=list)
+    admin_openrc: FileSpec | None = None
+    region: str = "RegionOne"
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+def vip_primitive(name: str, vip: Vip, networks: list[Network]) -> Primitive:
+    iface = vip_interface(vip, networks)
+    params = {"ip": str(iface.ip), "cidr_netmask": str(iface.network.prefixlen)}
+    if vip.nic:
+        params["nic"] = vip.nic
+    return Primitive(f"p_ip_{name}", "ocf:heartbeat:IPaddr2", params, ops=(Op("monitor", "30s"),))
+
+
+def service_vip_cib(name: str, args: ServiceVipArgs) -> CibChange:
+    ip = vip_primitive(name, args.vip, args.networks) if args.vip else None
+    if args.colocate_with:
+        if ip is None:
+            raise ValueError(f"{name}: colocate_with needs a vip")
+        return CibChange(name, resources=(ip,), constraints=(
+            Colocation(f"c_{ip.id}_with_{args.colocate_with}", ip.id, args.colocate_with),
+            Order(f"o_{args.colocate_with}_before_{ip.id}", args.colocate_with, ip.id, kind="Optional"),
+        ))
+    members = ([ip] if ip else []) + ([args.storage.filesystem] if args.storage else []) + args.services
+    group = Group(args.group_id or f"g_{name}", tuple(members))
+    constraints: tuple[Colocation | Order, ...] = ()
+    if args.storage:
+        clone = args.storage.promoted_clone
+        constraints = (
+            Colocation(f"c_{group.id}_on_drbd", group.id, clone, with_rsc_role="Promoted"),
+            Order(f"o_drbd_before_{group.id}", clone, group.id, first_action="promote"),
+        )
+    return CibChange(name, resources=(group,), constraints=constraints)
+
+
+class OpenStackServiceVip(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ServiceVipArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(Token.OPENSTACK_SERVICE_VIP, name, None, opts)
+        cluster = args.cluster
+        prepared: list[pulumi.Resource] = []
+        for node in cluster.nodes:
+            n = f"{name}-{node.name}"
+            ready = [cluster.ready, *args.depends_on]
+            pkgs = [remote.run(f"{n}-packages", node, render_template(
+                "scripts/packages.sh.j2", packages=args.packages, disable_units=args.packages),
+                parent=self, depends_on=ready)] if args.packages else []
+            files = [remote.push_file(f"{n}-{remote.slug(f.path)}", node, f.path, f.content, parent=self,
+                                      depends_on=ready + pkgs, mode=f.mode, owner=f.owner, group=f.group,
+                                      secret=f.secret) for f in args.files]
+            scripts = [remote.run(f"{n}-{script_name}", node, script, parent=self,
+                                  depends_on=ready + pkgs + files)
+                       for script_name, script in args.node_scripts.items()]
+            prepared += pkgs + files + scripts
+        deps = [*args.depends_on, *prepared] + ([args.storage.cib] if args.storage else [])
+        self.cib = cluster.cib_change(service_vip_cib(name, args), parent=self, depends_on=deps)
+        if args.endpoints:
+            if args.admin_openrc is None:
+                raise ValueError(f"{name}: endpoints need admin_openrc")
+            openrc = remote.push_file(f"{name}-admin-openrc", cluster.cib_node, args.admin_openrc.path,
+                                      args.admin_openrc.content, parent=self, mode="0600", secret=True,
+                                      depends_on=[cluster.ready])
+            self.endpoints = remote.run(f"{name}-endpoints", cluster.cib_node, render_template(
+                "scripts/keystone-endpoints.sh.j2", openrc=args.admin_openrc.path, region=args.region,
+                endpoints=args.endpoints, timeout_seconds=300), parent=self, depends_on=[self.cib, openrc])
+
+        iface = vip_interface(args.vip, args.networks) if args.vip else None
+        self.address = pulumi.Output.from_input(str(iface.ip) if iface else None)
+        self.cidr = pulumi.Output.from_input(str(iface) if iface else None)
+        self.register_outputs({"address": self.address, "cidr": self.cidr})
