@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pulumi
-from pulumi.runtime.rpc import unwrap_rpc_secret
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from . import remote
 from .models import StackConfig
+from .topologies import build as build_topology
 from .types import Token
 
 
@@ -24,6 +25,7 @@ class _Recorder(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         if args.typ == Token.REMOTE_COMMAND:
             inputs = {k: unwrap_rpc_secret(v) for k, v in args.inputs.items()}
+            inputs["secret_inputs"] = sorted(k for k, v in args.inputs.items() if is_rpc_secret(v))
             self.commands.append((args.name, inputs))
         return f"{args.name}-id", dict(args.inputs)
 
@@ -33,19 +35,30 @@ class _Recorder(pulumi.runtime.Mocks):
 
 def record(stack: StackConfig) -> list[tuple[str, dict[str, Any]]]:
     """Every remote command of the stack, in registration (= dependency) order."""
-    from .topologies import build
+    return record_program(lambda: build_topology(stack))[0]
 
+
+def record_program(
+    program: Callable[[], dict[str, Any] | None],
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, bool]]:
+    """Run `program` against the mock monitor: its remote commands, and which outputs are secret."""
     recorder = _Recorder()
     remote.reset_connections()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         pulumi.runtime.set_mocks(recorder, project="ha-openstack", stack="render", preview=False)
-        build(stack)
+        outputs = program() or {}
         loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+        # Registration with the monitor is asynchronous; program order (remote.RECORDED) is
+        # deterministic and, since depends_on only names existing resources, a dependency order.
+        position = {name: i for i, name in enumerate(remote.RECORDED)}
+        recorder.commands.sort(key=lambda item: position[item[0]])
+        secret = {key: loop.run_until_complete(pulumi.Output.from_input(value).is_secret())
+                  for key, value in outputs.items()}
+        return recorder.commands, secret
     finally:
         loop.close()
-    return recorder.commands
 
 
 def render_stack(stack: StackConfig, out: Path) -> int:

@@ -7,6 +7,7 @@ Rules it enforces for every component:
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shlex
 from dataclasses import dataclass
@@ -28,6 +29,12 @@ class Recorded:
     host: str
     kind: str  # "file" or "command"
     path: str | None = None
+    parent: str = ""  # the component's name
+    after: tuple[str, ...] = ()  # names of the resources it waits for
+
+
+def _name(resource: pulumi.Resource) -> str:
+    return getattr(resource, "_name", "")
 
 
 # name of the pulumi resource -> what it does; read by the `render` command (dryrun.py).
@@ -103,7 +110,8 @@ def run(
     replace_first: bool = False,
 ) -> remote.Command:
     """An idempotent script on one host. `secret` marks stdin and outputs secret."""
-    RECORDED[name] = Recorded(host.name, "command")
+    RECORDED[name] = Recorded(host.name, "command", None, _name(parent),
+                              tuple(_name(r) for r in depends_on))
     if secret and stdin is not None:
         stdin = pulumi.Output.secret(stdin)
     return remote.Command(
@@ -152,5 +160,5 @@ def push_file(
     )
     cmd = run(name, host, script, parent=parent, depends_on=depends_on, stdin=content,
               delete=None if keep_on_delete else f"rm -f {target}", secret=secret)
-    RECORDED[name] = Recorded(host.name, "file", path)
+    RECORDED[name] = dataclasses.replace(RECORDED[name], kind="file", path=path)
     return cmd

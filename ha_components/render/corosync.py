@@ -5,7 +5,8 @@ from ..models import Host, PacemakerSpec
 from . import render_template
 
 
-def corosync_conf(spec: PacemakerSpec, hosts: list[Host], link_mode: str = "passive") -> str:
+def corosync_conf(spec: PacemakerSpec, hosts: list[Host], link_mode: str = "passive",
+                  keyfile: str = "/etc/corosync/authkey") -> str:
     nodes = [
         {"name": h.name, "nodeid": i, "addresses": [str(a) for a in h.addresses]}
         for i, h in enumerate(hosts, start=1)
@@ -15,6 +16,7 @@ def corosync_conf(spec: PacemakerSpec, hosts: list[Host], link_mode: str = "pass
         cluster_name=spec.cluster_name,
         crypto_cipher=spec.crypto_cipher,
         crypto_hash=spec.crypto_hash,
+        keyfile=keyfile,
         link_mode=link_mode,
         links=list(range(len(hosts[0].addresses))),
         nodes=nodes,

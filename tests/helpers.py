@@ -1,0 +1,61 @@
+"""Test helpers: shipped stacks as data, and stacks with runtime-like secret values."""
+from __future__ import annotations
+
+import base64
+import copy
+from pathlib import Path
+from typing import Any, Callable
+
+from ha_components.models import StackConfig, validate_stack
+from ha_components.models.base import SECRET_PLACEHOLDER_PREFIX
+from ha_components.stackfile import config_from_stack_file
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ROOT / "stacks"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+SHIPPED_STACKS = sorted(STACKS.glob("Pulumi.*.yaml"))
+
+# Deterministic fake secrets: long and distinctive, so a leak is easy to find.
+AUTHKEY = base64.b64encode(bytes(range(256))).decode()
+
+
+def fake_secret(path: str) -> str:
+    return f"S3cret-{path.replace('.', '-')}-x9"
+
+
+def _fill_secrets(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(SECRET_PLACEHOLDER_PREFIX):
+        path = value[len(SECRET_PLACEHOLDER_PREFIX):-1]
+        return AUTHKEY if path == "pacemaker.authkey" else fake_secret(path)
+    if isinstance(value, dict):
+        return {k: _fill_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill_secrets(v) for v in value]
+    return value
+
+
+def stack_data(name: str) -> dict[str, Any]:
+    """A shipped stack's config as the offline loader sees it (secrets are placeholders)."""
+    return copy.deepcopy(config_from_stack_file(STACKS / f"Pulumi.{name}.yaml"))
+
+
+def make_runtime_stack(tmp_path: Path) -> Callable[..., StackConfig]:
+    """A shipped stack as the engine would hand it over: secrets decrypted, key file present."""
+    key = tmp_path / "id_test"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n")
+
+    def make(name: str, edit: Callable[[dict[str, Any]], None] | None = None) -> StackConfig:
+        data = _fill_secrets(stack_data(name))
+        for host in data["hosts"]:
+            host["ssh"]["private_key_path"] = str(key)
+        if edit:
+            edit(data)
+        return validate_stack(data)
+
+    return make
+
+
+def secret_values(stack: StackConfig) -> list[str]:
+    from ha_components.models import secret_fields
+
+    return [v.get_secret_value() for _, v in secret_fields(stack)]

@@ -1,0 +1,196 @@
+"""Rendering: generated files equal reviewed golden files and pass the real tools' checks."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from ha_components.dryrun import record
+from ha_components.models import StackConfig
+from ha_components.render import render_template, static_file
+from ha_components.render.corosync import corosync_conf
+from ha_components.render.drbd import drbd_resource
+from ha_components.stackfile import load_stack_file
+
+from .helpers import GOLDEN, ROOT, STACKS
+
+CIB_APPLY = ROOT / "ha_components" / "render" / "files" / "ha-cib-apply"
+
+
+def check_golden(name: str, text: str) -> None:
+    """Compare with tests/golden/<name>; UPDATE_GOLDEN=1 rewrites it (review the diff!)."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"missing golden file {path}; run with UPDATE_GOLDEN=1 and review it"
+    assert text == path.read_text(), f"{name} differs from its golden file"
+
+
+@pytest.fixture(scope="module")
+def lab_ap() -> StackConfig:
+    return load_stack_file(STACKS / "Pulumi.lab-ap.yaml")
+
+
+def pacemaker_hosts(stack: StackConfig) -> list:
+    return [stack.host(n) for n in stack.pacemaker.nodes]
+
+
+def test_strict_undefined_is_an_error() -> None:
+    with pytest.raises(jinja2.UndefinedError):
+        render_template("drbd.res.j2", name="x")
+
+
+def test_corosync_conf_golden(lab_ap: StackConfig) -> None:
+    check_golden("corosync-lab-ap.conf", corosync_conf(lab_ap.pacemaker, pacemaker_hosts(lab_ap)))
+
+
+def test_corosync_two_node_golden(lab_ap: StackConfig) -> None:
+    spec = lab_ap.pacemaker.model_copy(update={"nodes": ["ctl1", "ctl2"]})
+    text = corosync_conf(spec, pacemaker_hosts(lab_ap)[:2])
+    assert "two_node: 1" in text
+    check_golden("corosync-two-node.conf", text)
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+
+@needs_root
+@pytest.mark.parametrize("node", [0, 1, 2])
+def test_corosync_accepts_the_config_on_each_node(lab_ap: StackConfig, node: int, tmp_path: Path) -> None:
+    """`corosync -t` in a namespace that holds the node's own addresses, as on the host."""
+    hosts = pacemaker_hosts(lab_ap)
+    key = tmp_path / "authkey"
+    key.write_bytes(os.urandom(256))
+    conf = tmp_path / "corosync.conf"
+    conf.write_text(corosync_conf(lab_ap.pacemaker, hosts, keyfile=str(key)))
+    ns = f"hao-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        for addr in hosts[node].addresses:
+            subprocess.run(["ip", "-n", ns, "addr", "add", f"{addr}/32", "dev", "lo"], check=True)
+        result = subprocess.run(["ip", "netns", "exec", ns, "corosync", "-t", "-c", str(conf)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+
+
+@needs_root
+@pytest.mark.parametrize("volume", ["mysql", "rabbitmq"])
+def test_drbd_resource_golden_and_drbdadm_parses_it(lab_ap: StackConfig, volume: str, tmp_path: Path) -> None:
+    spec = lab_ap.volume(volume)
+    text = drbd_resource(spec, [lab_ap.host(n) for n in spec.nodes])
+    check_golden(f"drbd-{volume}.res", text)
+    res = tmp_path / f"{volume}.res"
+    res.write_text(text)
+    # The kernel tier's module is DRBD 8.4: drbd-utils 9 hands 8.4 resources to drbdadm-84,
+    # run here as the first node would (its hostname, in a UTS namespace of its own).
+    dump = subprocess.run(["unshare", "--uts", "sh", "-c", f"hostname {spec.nodes[0]} && "
+                           f"/usr/lib/drbd/drbdadm-84 -c {res} dump {volume}"],
+                          capture_output=True, text=True, timeout=60)
+    assert dump.returncode == 0, dump.stderr
+    assert f"address          ipv4 {spec.nodes and lab_ap.host(spec.nodes[1]).addresses[spec.link]}:{spec.port};" \
+        in dump.stdout
+    assert "fencing          resource-only;" in dump.stdout
+
+
+def cib_changes(stack: StackConfig) -> list[tuple[str, str]]:
+    """(owner, change XML) of every CIB command, in the order the stack applies them."""
+    return [(name.removesuffix("-cib"), inputs["stdin"]) for name, inputs in record(stack)
+            if name.endswith("-cib")]
+
+
+def test_cib_changes_golden(lab_ap: StackConfig) -> None:
+    changes = cib_changes(lab_ap)
+    assert [owner for owner, _ in changes] == [
+        "cluster", "drbd-mysql", "mysql", "drbd-rabbitmq", "rabbitmq", "api"]
+    for owner, xml in changes:
+        check_golden(f"cib-lab-ap/{owner}.xml", xml)
+
+
+def cib_apply(cib: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(CIB_APPLY), *args], input=stdin, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "CIB_file": str(cib), "HA_CIB_WAIT": "5"})
+
+
+@pytest.fixture
+def empty_cib(tmp_path: Path) -> Path:
+    cib = tmp_path / "cib.xml"
+    cib.write_text(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True, check=True).stdout)
+    return cib
+
+
+def test_staged_cib_changes_pass_crm_verify_and_are_idempotent(lab_ap: StackConfig, empty_cib: Path) -> None:
+    for owner, xml in cib_changes(lab_ap):
+        first = cib_apply(empty_cib, "apply", owner, stdin=xml)
+        assert first.returncode == 0, first.stderr
+        assert "pushed one diff" in first.stdout
+    verify = subprocess.run(["crm_verify", "--xml-file", str(empty_cib)], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stderr
+    before = empty_cib.read_text()
+    for owner, xml in cib_changes(lab_ap):
+        again = cib_apply(empty_cib, "apply", owner, stdin=xml)
+        assert again.stdout.strip() == f"apply {owner}: no change", again.stderr
+    assert empty_cib.read_text() == before  # not even the epoch moved
+
+
+def test_changing_one_resource_changes_only_it(lab_ap: StackConfig, empty_cib: Path) -> None:
+    changes = dict(cib_changes(lab_ap))
+    for owner, xml in changes.items():
+        assert cib_apply(empty_cib, "apply", owner, stdin=xml).returncode == 0
+    edited = changes["api"].replace('value="10.77.1.103"', 'value="10.77.1.104"')
+    result = cib_apply(empty_cib, "apply", "api", stdin=edited)
+    assert result.returncode == 0, result.stderr
+    text = empty_cib.read_text()
+    assert 'value="10.77.1.104"' in text and 'value="10.77.1.103"' not in text
+    assert 'value="10.77.1.101"' in text  # the MySQL VIP is untouched
+
+
+def test_removed_objects_leave_the_cib_and_others_are_protected(lab_ap: StackConfig, empty_cib: Path) -> None:
+    changes = dict(cib_changes(lab_ap))
+    for owner, xml in changes.items():
+        assert cib_apply(empty_cib, "apply", owner, stdin=xml).returncode == 0
+    # Another owner may not take over an object it did not create.
+    stolen = cib_apply(empty_cib, "apply", "intruder", stdin=changes["mysql"].replace(
+        'owner="mysql"', 'owner="intruder"'))
+    assert stolen.returncode == 1 and "belongs to ha-openstack-mysql" in stolen.stderr
+    removed = cib_apply(empty_cib, "remove", "api")
+    assert removed.returncode == 0, removed.stderr
+    text = empty_cib.read_text()
+    assert "g_services_api" not in text and "ha-openstack-api" not in text
+    assert "g_mysql" in text
+
+
+def test_crm_verify_failure_pushes_nothing(lab_ap: StackConfig, empty_cib: Path) -> None:
+    before = empty_cib.read_text()
+    broken = dict(cib_changes(lab_ap))["mysql"]  # needs ms_drbd_mysql, which is not there yet
+    result = cib_apply(empty_cib, "apply", "mysql", stdin=broken)
+    assert result.returncode == 1
+    assert "crm_verify rejected the staged CIB, nothing was pushed" in result.stderr
+    assert empty_cib.read_text() == before
+
+
+def test_cib_helper_is_shipped_verbatim() -> None:
+    assert static_file("ha-cib-apply") == CIB_APPLY.read_text()
+
+
+def test_render_command_writes_files_and_commands_without_secrets(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "ha_components", "render", "stacks/Pulumi.lab-ap.yaml",
+                             "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (out / "ctl1/etc/corosync/corosync.conf").read_text() == (GOLDEN / "corosync-lab-ap.conf").read_text()
+    assert (out / "ctl2/etc/drbd.d/mysql.res").exists() and not (out / "ctl3/etc/drbd.d/mysql.res").exists()
+    assert (out / "ctl1/etc/corosync/authkey").read_text() == "<secret:pacemaker.authkey>"
+    commands = (out / "ctl1/COMMANDS.sh").read_text()
+    assert commands.index("cluster-ctl1-start") < commands.index("cluster-ready") \
+        < commands.index("drbd-mysql-initialize")
+    shutil.rmtree(out)
