@@ -47,7 +47,7 @@ def record_program(
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        pulumi.runtime.set_mocks(recorder, project="ha-openstack", stack="render", preview=False)
+        pulumi.runtime.set_mocks(recorder, project="ha-openstack", stack="render", preview=True)
         outputs = program() or {}
         loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
         # Registration with the monitor is asynchronous; program order (remote.RECORDED) is

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Literal
 
 from pydantic import SecretStr, ValidationError
 
-from ..catalog import database_projects
+from ..catalog import projects_of
 from .base import StrictModel
 from .drbd import DrbdVolumeSpec
 from .hosts import Host, Network, Vip
@@ -203,8 +203,8 @@ def _check_active_passive(stack: StackConfig) -> Iterator[Problem]:
         if stack.openstack.api_vip not in vips:
             yield Problem(("openstack", "api_vip"),
                           f"VIP {stack.openstack.api_vip!r} is not defined in vips")
-        for project in database_projects(stack.openstack.services) + (
-                ["keystone"] if "keystone" in stack.openstack.services else []):
+        # Every project needs one: its database user and/or its keystone service user.
+        for project in projects_of(stack.openstack.services):
             if project not in stack.openstack.service_passwords:
                 yield Problem(("openstack", "service_passwords", project),
                               "missing secret (pulumi config set --secret --path "
