@@ -193,14 +193,14 @@ def _check_bindings(stack: "StackConfig") -> Iterator["Problem"]:
     backs = backend_bindings(stack)
     reported: set[tuple[Loc, tuple[str, int]]] = set()
     for host, binds in fronts.items():
-        seen: dict[tuple[str, int], Loc] = {}
+        seen: dict[tuple[str, int], tuple[Loc, str]] = {}
         for loc, bind, what in binds:
             if bind in seen and (loc, bind) not in reported:
                 reported.add((loc, bind))
-                yield Problem(loc, f"{what} binds {bind[0]}:{bind[1]}, which "
-                              f"{format_loc(seen[bind])} already binds")
+                yield Problem(loc, f"{what} binds {bind[0]}:{bind[1]}, which {seen[bind][1]} "
+                              f"({format_loc(seen[bind][0])}) already binds")
                 continue
-            seen.setdefault(bind, loc)
+            seen.setdefault(bind, (loc, what))
             addr, port = bind
             clash = backs.get(host, {}).get(bind)
             if clash and (loc, bind) not in reported:

@@ -66,7 +66,8 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
                 if project in db_projects else None,
                 transport=transport if uses_mq else None, auth_url=auth_url,
                 service_password=passwords.get(project, ""), memcached_servers=mc_servers,
-                extra_sections=messaging if uses_mq else None),
+                extra_sections=_merge(messaging if uses_mq else {}, _extra_binds(project, ops.services,
+                                                                                  address))),
                 mode="0640", group=project, secret=True))
         if "keystone" in ops.services:
             files.append(FileSpec(KEYSTONE_DEFAULTS, keystone_defaults(address)))
@@ -105,6 +106,27 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         "transport_url": rabbit.transport_url,
         "database_urls": galera.database_urls,
     }
+
+
+# Listeners of the seed whose services bind a second port that the catalog does not know:
+# they bind the node address too, never every address (HAProxy holds VIP:port).
+_EXTRA_BINDS = {"nova-api": ("nova", "DEFAULT", "metadata_listen")}
+
+
+def _extra_binds(project: str, services: list[str], address: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for service, (owner, section, option) in _EXTRA_BINDS.items():
+        if service in services and owner == project:
+            out.setdefault(section, {})[option] = address
+    return out
+
+
+def _merge(*parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for part in parts:
+        for section, options in part.items():
+            out.setdefault(section, {}).update(options)
+    return out
 
 
 def galera_url(project: str, password: str, vip_host: str, port: int) -> str:
