@@ -9,7 +9,7 @@ from . import remote
 from .models import Host
 from .models.galera import GaleraSpec
 from .render import render_template, static_file
-from .render.galera import (CONFIG_PATH, GARB_DEFAULTS, HEALTH_SCRIPT, HEALTH_SERVICE, HEALTH_SOCKET,
+from .render.galera import (CONFIG_PATH, CONFIG_STAMP, GARB_DEFAULTS, HEALTH_SCRIPT, HEALTH_SERVICE, HEALTH_SOCKET,
                             RECOVER_SCRIPT, SST_CONFIG_PATH, accounts_sql, galera_cnf, galera_sst_cnf,
                             garb_defaults, health_service, health_socket, node_address)
 from .render.openstack import database_sql, sqlalchemy_url
@@ -108,9 +108,20 @@ class GaleraCluster(pulumi.ComponentResource):
                 "scripts/systemd-units.sh.j2", units=["garb"], reload=False), parent=self,
                 depends_on=[conf, previous], triggers=[remote.content_hash(defaults)])
             members += 1
-        self.ready = remote.run(f"{name}-cluster-size", first, render_template(
+        self.size_check = remote.run(f"{name}-cluster-size", first, render_template(
             "scripts/galera-wait-size.sh.j2", size=members, cluster_name=spec.cluster_name,
             timeout_seconds=spec.timeout_seconds), parent=self, depends_on=[previous, *self.health])
+        # A changed config is applied by a rolling restart, one node at a time, each back to
+        # Synced before the next (a no-op when nothing changed since the node started).
+        previous = self.size_check
+        for host, node in zip(args.hosts, nodes):
+            previous = remote.run(f"{name}-{node.name}-rolling-restart", node, render_template(
+                "scripts/rolling-restart.sh.j2", service="mariadb", stamp=CONFIG_STAMP,
+                files=[CONFIG_PATH, SST_CONFIG_PATH], wait=self._wait_synced(spec, node.name)),
+                parent=self, depends_on=[previous],
+                triggers=[remote.content_hash(pulumi.Output.secret(
+                    galera_cnf(spec, args.hosts, host) + galera_sst_cnf(spec)))])
+        self.ready = previous
 
         self.cluster_name = pulumi.Output.from_input(spec.cluster_name)
         self.size = pulumi.Output.from_input(members)
@@ -125,7 +136,13 @@ class GaleraCluster(pulumi.ComponentResource):
     @staticmethod
     def _start_script(spec: GaleraSpec, node: str, peers: list[str], *, bootstrap: bool) -> str:
         return render_template("scripts/galera-start.sh.j2", cluster_name=spec.cluster_name, node=node,
-                               peers=peers, bootstrap=bootstrap, timeout_seconds=spec.timeout_seconds)
+                               peers=peers, bootstrap=bootstrap, timeout_seconds=spec.timeout_seconds,
+                               stamp=CONFIG_STAMP, files=[CONFIG_PATH, SST_CONFIG_PATH])
+
+    @staticmethod
+    def _wait_synced(spec: GaleraSpec, node: str) -> str:
+        return render_template("scripts/galera-wait-synced.sh.j2", node=node,
+                               timeout_seconds=spec.timeout_seconds)
 
 
 def _host_port(host: str, port: int) -> str:

@@ -9,7 +9,7 @@ from . import remote
 from .models import Host
 from .models.rabbitmq import RabbitSpec
 from .render import render_template
-from .render.rabbitmq import (CONFIG_PATH, COOKIE_PATH, DEFINITIONS_PATH, ENV_PATH, cluster_transport_url,
+from .render.rabbitmq import (CONFIG_PATH, CONFIG_STAMP, COOKIE_PATH, DEFINITIONS_PATH, ENV_PATH, cluster_transport_url,
                               definitions, hosts_entries, oslo_messaging_settings, rabbitmq_conf,
                               rabbitmq_env, users_stdin)
 from .types import Token
@@ -35,6 +35,7 @@ class RabbitHACluster(pulumi.ComponentResource):
         nodes = [remote.connect(h) for h in args.hosts]
         first = f"rabbit@{nodes[0].name}"
         previous: list[pulumi.Resource] = []
+        configs: list[str] = []
         self.cookies: list[pulumi.Resource] = []
         self.starts: list[pulumi.Resource] = []
         for host, node in zip(args.hosts, nodes):
@@ -47,14 +48,17 @@ class RabbitHACluster(pulumi.ComponentResource):
             cookie = remote.push_file(f"{n}-cookie", node, COOKIE_PATH, spec.erlang_cookie.get_secret_value(),
                                       parent=self, depends_on=[pkgs], mode="0400", owner="rabbitmq",
                                       group="rabbitmq", secret=True, keep_on_delete=True)
-            env = remote.push_file(f"{n}-env", node, ENV_PATH, rabbitmq_env(spec, host), parent=self,
+            env_text, conf_text = rabbitmq_env(spec, host), rabbitmq_conf(spec, host)
+            configs.append(env_text + conf_text)
+            env = remote.push_file(f"{n}-env", node, ENV_PATH, env_text, parent=self,
                                    depends_on=[pkgs], keep_on_delete=True)
-            conf = remote.push_file(f"{n}-config", node, CONFIG_PATH, rabbitmq_conf(spec, host), parent=self,
+            conf = remote.push_file(f"{n}-config", node, CONFIG_PATH, conf_text, parent=self,
                                     depends_on=[pkgs], keep_on_delete=True)
             self.cookies.append(cookie)
             start = remote.run(f"{n}-start", node, render_template(
                 "scripts/rabbitmq-start.sh.j2", nodename=f"rabbit@{node.name}", first=not previous,
-                first_node=first, timeout_seconds=spec.timeout_seconds),
+                first_node=first, timeout_seconds=spec.timeout_seconds, stamp=CONFIG_STAMP,
+                files=[ENV_PATH, CONFIG_PATH]),
                 parent=self, depends_on=[names, cookie, env, conf, *previous])
             self.starts.append(start)
             previous = [start]
@@ -63,9 +67,19 @@ class RabbitHACluster(pulumi.ComponentResource):
         running = remote.run(f"{name}-running", head, render_template(
             "scripts/rabbitmq-wait.sh.j2", nodes=spec.node_names, timeout_seconds=spec.timeout_seconds),
             parent=self, depends_on=self.starts)
+        # A changed config or env is applied by a rolling restart, one node at a time, each
+        # back in the running cluster before the next (a no-op when nothing changed).
+        rolled: pulumi.Resource = running
+        wait_all = render_template("scripts/rabbitmq-wait.sh.j2", nodes=spec.node_names,
+                                   timeout_seconds=spec.timeout_seconds)
+        for node, text in zip(nodes, configs):
+            rolled = remote.run(f"{name}-{node.name}-rolling-restart", node, render_template(
+                "scripts/rolling-restart.sh.j2", service="rabbitmq-server", stamp=CONFIG_STAMP,
+                files=[ENV_PATH, CONFIG_PATH], wait=wait_all), parent=self, depends_on=[rolled],
+                triggers=[remote.content_hash(text)])
         users = remote.run(f"{name}-users", head, render_template(
             "scripts/rabbitmq-users.sh.j2", users=spec.users, timeout_seconds=spec.timeout_seconds),
-            parent=self, depends_on=[running], stdin=users_stdin(spec), secret=True)
+            parent=self, depends_on=[rolled], stdin=users_stdin(spec), secret=True)
         defs = definitions(spec)
         pushed = remote.push_file(f"{name}-definitions-file", head, DEFINITIONS_PATH, defs, parent=self,
                                   depends_on=[running])

@@ -26,6 +26,7 @@ from ha_components.types import Token
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
+COMMAND = command_remote.Command  # the real class, wrapped afresh for each program
 
 
 @dataclass
@@ -78,7 +79,7 @@ def run_program(stack, monkeypatch) -> Program:
 
     graph: dict[str, Cmd] = {}
 
-    class Spy(command_remote.Command):
+    class Spy(COMMAND):  # type: ignore[misc,valid-type]
         def __init__(self, resource_name: str, *args: Any, opts: pulumi.ResourceOptions | None = None, **kw: Any):
             graph[resource_name] = Cmd(
                 resource_name, [d.pulumi_resource_name for d in (opts.depends_on or [])],
@@ -316,3 +317,43 @@ def test_services_on_every_controller_with_memcached_and_the_same_keystone_keys(
     for node in ("ctl2", "ctl3"):
         assert lab.before("keystone-keys-export", f"keystone-{node}-keys-import")
     assert lab.before("keystone-bootstrap", "keystone-keys-export")
+
+
+def test_config_changes_roll_through_the_nodes_one_at_a_time(monkeypatch):
+    before = run_program(lab_stack(), monkeypatch)
+    for service in ("galera", "rabbitmq"):
+        first = "galera-cluster-size" if service == "galera" else "rabbitmq-running"
+        chain = [f"{service}-{n}-rolling-restart" for n in ("ctl1", "ctl2", "ctl3")]
+        assert before.before(first, chain[0])
+        assert before.before(chain[0], chain[1]) and before.before(chain[1], chain[2])
+        for name in chain:
+            assert "sha256sum --quiet --check" in before.commands[name].create
+            assert before.commands[name].inputs.get("triggers")
+    assert before.before("galera-ctl3-rolling-restart", "api-ctl1-units")  # galera.ready
+    after = run_program(lab_stack(galera={"options": {"innodb_buffer_pool_size": "2G"}}), monkeypatch)
+    a, b = _comparable(before), _comparable(after)
+    changed = sorted(name for name in a if a[name] != b[name])
+    assert changed == sorted([f"galera-{n}-config" for n in ("ctl1", "ctl2", "ctl3")]
+                             + [f"galera-{n}-rolling-restart" for n in ("ctl1", "ctl2", "ctl3")])
+
+
+def example_stack():
+    data = copy.deepcopy(config_from_stack_file(ROOT / "stacks" / "Pulumi.example-aa.yaml"))
+    for host in data["hosts"]:
+        host["ssh"].pop("private_key_path")
+        host["ssh"]["private_key"] = f"<secret:hosts.{host['name']}.ssh.private_key>"
+    return validate_stack(real_secrets(data, []))
+
+
+def test_example_stack_keeps_l3_and_metadata_agents_under_pacemaker(monkeypatch):
+    program = run_program(example_stack(), monkeypatch)
+    group = unwrap_rpc_secret(program.commands["network-cib"].inputs["stdin"])
+    assert '<group id="g_services_network">' in group
+    assert 'type="neutron-l3-agent"' in group and 'type="neutron-metadata-agent"' in group
+    units = program.commands["api-controller1-units"].create
+    for unit in ("nova-scheduler", "nova-conductor", "cinder-scheduler", "neutron-api",
+                 "ceilometer-collector", "heat-engine", "neutron-dhcp-agent", "memcached"):
+        assert unit in units
+    assert "neutron-l3-agent" not in units
+    assert program.outputs["database_urls"].keys() == {"keystone", "glance", "cinder", "neutron", "nova", "heat"}
+    assert program.before("api-cib", "network-cib")

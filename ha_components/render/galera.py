@@ -13,6 +13,7 @@ HEALTH_SOCKET = "/etc/systemd/system/ha-galera-health.socket"
 HEALTH_SERVICE = "/etc/systemd/system/ha-galera-health@.service"
 RECOVER_SCRIPT = "/usr/local/sbin/ha-galera-recover"
 GARB_DEFAULTS = "/etc/default/garb"
+CONFIG_STAMP = "/var/lib/ha-openstack/galera-config.sha256"  # also in files/ha-galera-recover
 PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 
 

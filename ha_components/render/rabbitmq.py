@@ -12,6 +12,7 @@ CONFIG_PATH = "/etc/rabbitmq/rabbitmq.conf"
 ENV_PATH = "/etc/rabbitmq/rabbitmq-env.conf"
 COOKIE_PATH = "/var/lib/rabbitmq/.erlang.cookie"
 DEFINITIONS_PATH = "/etc/rabbitmq/ha-openstack-definitions.json"
+CONFIG_STAMP = "/var/lib/ha-openstack/rabbitmq-config.sha256"
 # The seed's policy: mirror every queue but the built-in amq.* ones (RabbitMQ < 4 only).
 HA_ALL_PATTERN = r"^(?!amq\.).*"
 

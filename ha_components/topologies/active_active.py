@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 
 from .. import remote
-from ..catalog import SERVICES, database_projects, projects_of
+from ..catalog import OCF_OPENSTACK, SERVICES, database_projects, projects_of
 from ..galera import GaleraCluster, GaleraClusterArgs
 from ..haproxy import HaproxyFrontend, HaproxyFrontendArgs
 from ..models import StackConfig
@@ -16,6 +16,7 @@ from ..models.haproxy import MemcachedSpec
 from ..pacemaker import PacemakerCluster, PacemakerClusterArgs
 from ..rabbitmq import RabbitHACluster, RabbitHAClusterArgs
 from ..render import FileSpec, render_template
+from ..render.cib import Op, Primitive
 from ..render.memcached import (CONFIG_PATH as MEMCACHED_CONF, KEYSTONE_DEFAULTS, keystone_defaults,
                                 memcached_conf, memcached_servers)
 from ..render.openstack import admin_openrc, fragment_path, service_fragment
@@ -73,7 +74,11 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
             files.append(FileSpec(KEYSTONE_DEFAULTS, keystone_defaults(address)))
         node_files[name] = files
 
-    units = ["memcached"] + [SERVICES[s].unit for s in ops.services]
+    # The seed's chapter 3 keeps the L3 and metadata agents active/passive under Pacemaker
+    # (g_services_network); the DHCP agent and everything else run on every controller.
+    pacemaker_agents = [s for s in ops.services if s in PACEMAKER_AGENTS]
+    everywhere = [s for s in ops.services if s not in PACEMAKER_AGENTS]
+    units = ["memcached"] + [SERVICES[s].unit for s in everywhere]
     endpoints = [
         Endpoint(SERVICES[s].project, SERVICES[s].service_type or "", interface,
                  f"http://{public_host if interface == 'public' else vip_host}:{SERVICES[s].port}"
@@ -84,7 +89,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
     # The API VIP follows the HAProxy clone (IPaddr2 colocated with cl_haproxy).
     api = OpenStackServiceVip("api", ServiceVipArgs(
         vip, stack.networks, cluster, colocate_with=haproxy.clone_id,
-        packages=["memcached", *[SERVICES[s].unit for s in ops.services]], systemd_units=units,
+        packages=["memcached", *[SERVICES[s].unit for s in everywhere]], systemd_units=units,
         node_files=node_files,
         node_scripts={"keystone-keys": render_template("scripts/keystone-keys.sh.j2")}
         if "keystone" in ops.services else {},
@@ -93,6 +98,12 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
             ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
     if "keystone" in ops.services:
         _keystone(ops, cluster, api, auth_url, public_host)
+    if pacemaker_agents:
+        OpenStackServiceVip("network", ServiceVipArgs(
+            None, stack.networks, cluster, group_id="g_services_network",
+            packages=[SERVICES[s].unit for s in pacemaker_agents],
+            services=[_agent_primitive(s, ops.resource_agents) for s in pacemaker_agents],
+            depends_on=[api.cib]))
 
     return {
         "cluster_name": cluster.cluster_name,
@@ -106,6 +117,14 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         "transport_url": rabbit.transport_url,
         "database_urls": galera.database_urls,
     }
+
+
+PACEMAKER_AGENTS = ("neutron-l3-agent", "neutron-metadata-agent")
+
+
+def _agent_primitive(name: str, agents: str) -> Primitive:
+    agent = OCF_OPENSTACK[name] if agents == "ocf-openstack" else f"systemd:{SERVICES[name].unit}"
+    return Primitive(f"p_{name}", agent, ops=(Op("monitor", "30s", timeout="30s"),))
 
 
 # Listeners of the seed whose services bind a second port that the catalog does not know:
