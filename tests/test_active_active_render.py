@@ -263,3 +263,14 @@ def test_health_endpoint_answers_200_only_when_synced(health):
 def test_health_endpoint_refuses_other_clients(health):
     assert health("4", "10.9.9.9").startswith("HTTP/1.1 403 ")
     assert health("4", "::ffff:10.0.0.1").startswith("HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize("name", ["ha-galera-health", "ha-galera-recover"])
+def test_node_scripts_pass_shellcheck(name, tmp_path):
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    path = tmp_path / name
+    path.write_text(static_file(name))
+    done = subprocess.run([shellcheck, "-S", "warning", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
