@@ -274,3 +274,141 @@ def test_node_scripts_pass_shellcheck(name, tmp_path):
     path.write_text(static_file(name))
     done = subprocess.run([shellcheck, "-S", "warning", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+def test_systemd_accepts_the_health_check_units(lab_render, tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    for name in ("ha-galera-health.socket", "ha-galera-health@.service"):
+        (tmp_path / name).write_text((lab_render / LAB_FILES[name]).read_text())
+    done = subprocess.run([analyze, "verify", str(tmp_path / "ha-galera-health.socket")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "ha-galera-health" not in done.stderr, done.stderr  # no warning about our units
+
+
+# --- one real Galera node: the rendered options, the accounts SQL, the health check and the
+# recovery probe against mariadbd + galera-4 (no systemd needed; skipped where they are absent)
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def galera_node(lab_render):
+    import pwd
+    import tempfile
+    import time
+
+    if os.geteuid() != 0:
+        pytest.skip("starting mariadbd as the mysql user needs root")
+    for tool in ("mariadbd", "mariadb-install-db", "mysql", "mysqladmin"):
+        _need(tool)
+    if not Path("/usr/lib/galera/libgalera_smm.so").exists():
+        pytest.skip("galera-4 is not installed")
+    try:
+        mysql_user = pwd.getpwnam("mysql")
+    except KeyError:
+        pytest.skip("no mysql user (mariadb-server not installed)")
+    base = Path(tempfile.mkdtemp(prefix="ha-galera-test-"))
+    base.chmod(0o755)
+    data, run, bin_dir = base / "data", base / "run", base / "bin"
+    for d in (data, run, bin_dir):
+        d.mkdir()
+    for d in (data, run):
+        os.chown(d, mysql_user.pw_uid, mysql_user.pw_gid)
+    sock = run / "mysqld.sock"
+    for tool in ("mysql", "mysqladmin"):  # the scripts use the default socket: point them here
+        shim = bin_dir / tool
+        shim.write_text(f"#!/bin/sh\nexec {shutil.which(tool)} --socket={sock} \"$@\"\n")
+        shim.chmod(0o755)
+    subprocess.run(["mariadb-install-db", "--user=mysql", f"--datadir={data}",
+                    "--auth-root-authentication-method=socket"], check=True, capture_output=True)
+    port, gport = _free_port(), _free_port()
+    rendered = (lab_render / LAB_FILES["galera.cnf"]).read_text()
+    rendered = re.sub(r"10\.77\.1\.1[123]", "127.0.0.1", rendered)
+    rendered = re.sub(r"gcomm://\S+", "gcomm://", rendered).replace("port = 3306", f"port = {port}")
+    sst = (lab_render / LAB_FILES["galera-sst.cnf"]).read_text().replace(
+        "<secret:galera.sst_password>", "Sst-Pass-123")
+    cnf = base / "my.cnf"
+    cnf.write_text(f"[mysqld]\ndatadir = {data}\nsocket = {sock}\npid-file = {run}/mysqld.pid\nuser = mysql\n"
+                   + rendered + sst + f'wsrep_provider_options = "base_port={gport}"\n')
+    server = subprocess.Popen(["mariadbd", f"--defaults-file={cnf}", "--wsrep-new-cluster"],
+                              stdout=subprocess.DEVNULL, stderr=open(base / "error.log", "w"))
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", GALERA_DATADIR=str(data))
+    try:
+        for _ in range(60):
+            if subprocess.run(["mysqladmin", "ping"], env=env, capture_output=True).returncode == 0:
+                break
+            if server.poll() is not None:
+                pytest.fail("mariadbd exited: " + (base / "error.log").read_text()[-2000:])
+            time.sleep(0.5)
+        else:
+            pytest.fail("mariadbd did not answer: " + (base / "error.log").read_text()[-2000:])
+        yield {"env": env, "port": port, "data": data, "server": server}
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _sh(script: str, env: dict, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], input=stdin, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_real_galera_node_runs_the_rendered_config_and_scripts(galera_node):
+    from ha_components.render import render_template
+    from ha_components.render.galera import accounts_sql
+    from ha_components.render.openstack import database_sql
+
+    env = galera_node["env"]
+    query = lambda sql: subprocess.run(["mysql", "-N", "-B", "-e", sql], env=env, capture_output=True,  # noqa: E731
+                                       text=True, check=True).stdout
+    assert query("SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'").split() == ["wsrep_local_state_comment", "Synced"]
+    assert query("SELECT @@binlog_format, @@innodb_autoinc_lock_mode, @@query_cache_size").split() == ["ROW", "2", "0"]
+
+    # The accounts: twice (idempotent), passwords with quotes and backslashes.
+    stack = load("Pulumi.lab-aa.yaml")
+    awkward = "Ke'ys\"to\\ne"
+    sql = accounts_sql(stack.galera, database_sql(["keystone"], {"keystone": awkward})).replace(
+        "<secret:galera.sst_password>", "Sst-Pass-123")
+    script = render_template("scripts/galera-accounts.sh.j2", timeout_seconds=30)
+    for _ in range(2):
+        done = _sh(script, env, sql)
+        assert done.returncode == 0, done.stderr
+    assert query("SELECT COUNT(*) FROM mysql.user WHERE user = ''").strip() == "0"
+    assert "BINLOG MONITOR" in query("SHOW GRANTS FOR 'wsrep_sst'@'localhost'")
+    login = subprocess.run([shutil.which("mysql"), "-ukeystone", f"-p{awkward}", "-h127.0.0.1",
+                            f"-P{galera_node['port']}", "keystone", "-e", "SELECT 1"], capture_output=True, text=True)
+    assert login.returncode == 0, login.stderr
+
+    size = _sh(render_template("scripts/galera-wait-size.sh.j2", size=1, cluster_name="lab-aa",
+                               timeout_seconds=10), env)
+    assert size.returncode == 0 and "Primary, 1 members" in size.stdout, size.stderr
+
+    health = subprocess.run(["bash", "-c", static_file("ha-galera-health")], input=b"OPTIONS / HTTP/1.0\r\n\r\n",
+                            env={**env, "REMOTE_ADDR": "10.77.1.12", "HA_ALLOWED": "10.77.1.12"},
+                            capture_output=True, timeout=30)
+    assert health.stdout.startswith(b"HTTP/1.1 200 OK\r\n"), health.stdout
+
+    recover = static_file("ha-galera-recover")
+    probe = subprocess.run(["bash", "-c", recover, "ha-galera-recover", "probe"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert probe.stdout.startswith("state=running primary=yes uuid="), probe.stdout + probe.stderr
+    uuid = re.search(r"uuid=(\S+)", probe.stdout).group(1)
+
+    # A clean shutdown: the probe reads grastate.dat, this node may bootstrap.
+    subprocess.run(["mysqladmin", "shutdown"], env=env, check=True, capture_output=True)
+    galera_node["server"].wait(timeout=60)
+    probe = subprocess.run(["bash", "-c", recover, "ha-galera-recover", "probe"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    fields = dict(part.split("=", 1) for part in probe.stdout.split())
+    assert fields["state"] == "stopped" and fields["uuid"] == uuid, probe.stdout
+    assert int(fields["seqno"]) > 0 and fields["safe_to_bootstrap"] == "1"
