@@ -10,7 +10,7 @@ from .models import Host
 from .models.rabbitmq import RabbitSpec
 from .render import render_template
 from .render.rabbitmq import (CONFIG_PATH, CONFIG_STAMP, COOKIE_PATH, DEFINITIONS_PATH, ENV_PATH, cluster_transport_url,
-                              definitions, hosts_entries, oslo_messaging_settings, rabbitmq_conf,
+                              definitions, hosts_entries, vhosts, oslo_messaging_settings, rabbitmq_conf,
                               rabbitmq_env, users_stdin)
 from .types import Token
 
@@ -85,7 +85,8 @@ class RabbitHACluster(pulumi.ComponentResource):
                                   depends_on=[running])
         self.ready = remote.run(f"{name}-definitions", head, render_template(
             "scripts/rabbitmq-definitions.sh.j2", path=DEFINITIONS_PATH,
-            classic_mirrored=spec.queue_ha == "classic-mirrored"),
+            classic_mirrored=spec.queue_ha == "classic-mirrored", vhosts=vhosts(spec),
+            timeout_seconds=spec.timeout_seconds),
             parent=self, depends_on=[users, pushed], triggers=[remote.content_hash(defs)])
 
         self.transport_url = pulumi.Output.secret(cluster_transport_url(spec, args.hosts))

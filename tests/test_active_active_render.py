@@ -412,3 +412,92 @@ def test_real_galera_node_runs_the_rendered_config_and_scripts(galera_node):
     fields = dict(part.split("=", 1) for part in probe.stdout.split())
     assert fields["state"] == "stopped" and fields["uuid"] == uuid, probe.stdout
     assert int(fields["seqno"]) > 0 and fields["safe_to_bootstrap"] == "1"
+
+
+# --- one real RabbitMQ node: the rendered rabbitmq.conf and the users/definitions/wait scripts
+
+@pytest.fixture
+def rabbit_node():
+    import tempfile
+    import time
+
+    if os.geteuid() != 0:
+        pytest.skip("the test broker runs as root with its own HOME and ports")
+    sbin = Path("/usr/lib/rabbitmq/bin")
+    if not (sbin / "rabbitmq-server").exists():
+        pytest.skip("rabbitmq-server is not installed")
+    base = Path(tempfile.mkdtemp(prefix="ha-rabbit-test-"))
+    for d in ("home", "mnesia", "log", "bin"):
+        (base / d).mkdir()
+    cookie = base / "home" / ".erlang.cookie"
+    cookie.write_text("HaOpenstackTestCookie0042")
+    cookie.chmod(0o400)
+    amqp, dist, epmd = _free_port(), _free_port(), _free_port()
+    stack = load("Pulumi.lab-aa.yaml", rabbitmq={"nodes": ["ctl1"], "development": True})
+    conf = rabbitmq_conf(stack.rabbitmq, stack.host("ctl1")).replace("10.77.1.11:5672", f"127.0.0.1:{amqp}")
+    (base / "rabbitmq.conf").write_text(conf)
+    (base / "enabled_plugins").write_text("[].\n")
+    env = dict(os.environ, HOME=str(base / "home"), RABBITMQ_NODENAME="rabbit@localhost",
+               RABBITMQ_CONFIG_FILE=str(base / "rabbitmq.conf"), RABBITMQ_MNESIA_BASE=str(base / "mnesia"),
+               RABBITMQ_LOG_BASE=str(base / "log"), RABBITMQ_DIST_PORT=str(dist),
+               RABBITMQ_ENABLED_PLUGINS_FILE=str(base / "enabled_plugins"), ERL_EPMD_PORT=str(epmd))
+    for tool in ("rabbitmqctl", "rabbitmq-diagnostics"):
+        shim = base / "bin" / tool
+        shim.write_text(f"#!/bin/sh\nexec {sbin / tool} \"$@\"\n")
+        shim.chmod(0o755)
+    env["PATH"] = f"{base / 'bin'}:{env['PATH']}"
+    server = subprocess.Popen([str(sbin / "rabbitmq-server")], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(120):
+            if subprocess.run(["rabbitmqctl", "await_startup", "--timeout", "5"], env=env,
+                              capture_output=True).returncode == 0:
+                break
+            if server.poll() is not None:
+                pytest.fail("rabbitmq-server exited; see its log under " + str(base / "log"))
+            time.sleep(0.5)
+        else:
+            pytest.fail("rabbitmq-server did not start")
+        yield {"env": env, "base": base}
+    finally:
+        subprocess.run(["rabbitmqctl", "stop"], env=env, capture_output=True, timeout=60)
+        if server.poll() is None:
+            server.terminate()
+        server.wait(timeout=60)
+        epmd_bin = next(Path("/usr/lib/erlang").glob("erts-*/bin/epmd"), None)
+        if epmd_bin:
+            subprocess.run([str(epmd_bin), "-kill"], env=env, capture_output=True, timeout=30)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_real_rabbitmq_node_takes_the_rendered_config_users_and_definitions(rabbit_node):
+    from ha_components.render import render_template
+    from ha_components.render.rabbitmq import users_stdin, vhosts
+
+    env, base = rabbit_node["env"], rabbit_node["base"]
+    awkward = "p'a\"ss\\word $x"
+    stack = load("Pulumi.lab-aa.yaml", rabbitmq={
+        "nodes": ["ctl1"], "development": True, "queue_ha": "classic-mirrored",
+        "users": [{"name": "openstack", "password": awkward},
+                  {"name": "monitor", "password": "m0nitor", "vhost": "ops", "tags": ["monitoring"]}]})
+    spec = stack.rabbitmq
+    for _ in range(2):  # a re-run changes passwords in place
+        done = _sh(render_template("scripts/rabbitmq-users.sh.j2", users=spec.users, timeout_seconds=30),
+                   env, users_stdin(spec))
+        assert done.returncode == 0, done.stderr
+    path = base / "definitions.json"
+    path.write_text(definitions(spec))
+    done = _sh(render_template("scripts/rabbitmq-definitions.sh.j2", path=str(path), classic_mirrored=True,
+                               vhosts=vhosts(spec), timeout_seconds=30), env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = _sh(render_template("scripts/rabbitmq-wait.sh.j2", nodes=["rabbit@localhost"], timeout_seconds=30), env)
+    assert done.returncode == 0, done.stderr
+
+    ctl = lambda *args: subprocess.run(["rabbitmqctl", "--quiet", *args], env=env, capture_output=True,  # noqa: E731
+                                       text=True, timeout=60)
+    assert ctl("authenticate_user", "openstack", awkward).returncode == 0
+    assert ctl("authenticate_user", "monitor", "m0nitor").returncode == 0
+    users = ctl("list_users", "--no-table-headers").stdout
+    assert "guest" not in users and "monitoring" in users
+    assert "ha-all" in ctl("list_policies", "--no-table-headers").stdout
+    assert "monitor" in ctl("list_permissions", "-p", "ops", "--no-table-headers").stdout
