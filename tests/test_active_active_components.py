@@ -387,3 +387,10 @@ def test_every_script_parses_and_passes_shellcheck(monkeypatch):
         done = subprocess.run([shellcheck, "-s", "bash", "-S", "warning", "-e", "SC2043", "-e", "SC2034", "-"],
                               input=script, capture_output=True, text=True)
         assert done.returncode == 0, (where, done.stdout)
+
+
+def test_the_same_stack_builds_the_same_program(monkeypatch):
+    """A second `pulumi up` with unchanged config must find nothing to change."""
+    first = _comparable(run_program(lab_stack(), monkeypatch))
+    second = _comparable(run_program(lab_stack(), monkeypatch))
+    assert first == second
