@@ -41,7 +41,8 @@ class RabbitHACluster(pulumi.ComponentResource):
         for host, node in zip(args.hosts, nodes):
             n = f"{name}-{node.name}"
             names = remote.run(f"{n}-hosts", node, render_template(
-                "scripts/hosts-block.sh.j2", owner="rabbitmq", lines=hosts_entries(spec, args.hosts)),
+                "scripts/hosts-block.sh.j2", path="/etc/hosts", owner="rabbitmq",
+                lines=hosts_entries(spec, args.hosts)),
                 parent=self)
             pkgs = remote.run(f"{n}-packages", node, render_template("scripts/rabbitmq-packages.sh.j2"),
                               parent=self)

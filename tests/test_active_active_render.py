@@ -501,3 +501,23 @@ def test_real_rabbitmq_node_takes_the_rendered_config_users_and_definitions(rabb
     assert "guest" not in users and "monitoring" in users
     assert "ha-all" in ctl("list_policies", "--no-table-headers").stdout
     assert "monitor" in ctl("list_permissions", "-p", "ops", "--no-table-headers").stdout
+
+
+def test_hosts_block_is_replaced_in_place_and_idempotent(tmp_path):
+    from ha_components.render import render_template
+    from ha_components.render.rabbitmq import hosts_entries
+
+    stack = load("Pulumi.lab-aa.yaml")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n10.0.0.9 other\n")
+    script = render_template("scripts/hosts-block.sh.j2", path=str(hosts), owner="rabbitmq",
+                             lines=hosts_entries(stack.rabbitmq, [stack.host(n) for n in stack.rabbitmq.nodes]))
+    inode = hosts.stat().st_ino
+    for _ in range(2):
+        assert subprocess.run(["bash", "-euo", "pipefail", "-c", script]).returncode == 0
+    assert hosts.read_text() == ("127.0.0.1 localhost\n10.0.0.9 other\n# BEGIN ha-openstack rabbitmq\n"
+                                 "10.77.1.11 ctl1\n10.77.1.12 ctl2\n10.77.1.13 ctl3\n# END ha-openstack rabbitmq\n")
+    assert hosts.stat().st_ino == inode  # rewritten in place, never replaced
+    changed = script.replace("10.77.1.13 ctl3", "10.77.1.14 ctl3")
+    assert subprocess.run(["bash", "-euo", "pipefail", "-c", changed]).returncode == 0
+    assert hosts.read_text().count("ctl3") == 1 and "10.77.1.14 ctl3" in hosts.read_text()
