@@ -17,6 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     show = sub.add_parser("render", help="write every file and command the stack would push")
     show.add_argument("stack_file", type=Path)
     show.add_argument("--out", type=Path, required=True)
+    recover = sub.add_parser("galera-recover", help="restart Galera after a full shutdown "
+                             "(highest seqno bootstraps, the others join one at a time)")
+    recover.add_argument("stack_file", type=Path)
+    recover.add_argument("--yes", action="store_true", help="apply the plan (default: show it)")
+    recover.add_argument("--bootstrap", metavar="NODE", help="bootstrap this node, whatever the seqnos")
     args = parser.parse_args(argv)
 
     try:
@@ -30,6 +35,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.command == "validate":
         print(f"{args.stack_file}: ok ({stack.topology}, {len(stack.hosts)} hosts)")
+        return 0
+    if args.command == "galera-recover":
+        from .galera_recover import RecoveryError, recover
+
+        try:
+            recover(stack, apply=args.yes, bootstrap=args.bootstrap)
+        except RecoveryError as err:
+            print(f"galera-recover: {err}", file=sys.stderr)
+            return 1
         return 0
     from .dryrun import render_stack  # imports pulumi: only for render
 

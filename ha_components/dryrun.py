@@ -70,16 +70,20 @@ def render_stack(stack: StackConfig, out: Path) -> int:
         order.setdefault(info.host, []).append(
             f"# {len(order.get(info.host, [])) + 1}. {name}"
             + (f" (writes {info.path})" if info.path else "") + f"\n{inputs.get('create', '')}\n")
+        stdin = inputs.get("stdin")
+        if stdin is not None and not isinstance(stdin, str):
+            # Another command's output (e.g. keys one node hands the others): known only at `up`.
+            stdin = "# computed during `pulumi up` from another command's output\n"
         if info.kind == "file" and info.path:
             target = out / info.host / info.path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(inputs.get("stdin") or "")
+            target.write_text(stdin or "")
             count += 1
-        elif inputs.get("stdin"):
+        elif stdin:
             # What a command reads on stdin: CIB changes, SQL (secrets are placeholders here).
             target = out / info.host / "stdin" / f"{name}.txt"
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(inputs["stdin"])
+            target.write_text(stdin)
             count += 1
     for host, steps in order.items():
         path = out / host / "COMMANDS.sh"

@@ -44,6 +44,11 @@ class ServiceVipArgs:
     admin_openrc: FileSpec | None = None
     region: str = "RegionOne"
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # Active/active: the services run under systemd on every node, not under Pacemaker. Their
+    # units stay enabled, get per-node files (host name -> files, e.g. the node address they
+    # bind) and are (re)started, after files and node scripts, whenever those files change.
+    systemd_units: list[str] = field(default_factory=list)
+    node_files: dict[str, list[FileSpec]] = field(default_factory=dict)
 
 
 def vip_primitive(name: str, vip: Vip, networks: list[Network]) -> Primitive:
@@ -84,15 +89,22 @@ class OpenStackServiceVip(pulumi.ComponentResource):
             n = f"{name}-{node.name}"
             ready = [cluster.ready, *args.depends_on]
             pkgs = [remote.run(f"{n}-packages", node, render_template(
-                "scripts/packages.sh.j2", packages=args.packages, disable_units=args.packages),
+                "scripts/packages.sh.j2", packages=args.packages,
+                disable_units=[] if args.systemd_units else args.packages),
                 parent=self, depends_on=ready)] if args.packages else []
+            node_files = [*args.files, *args.node_files.get(node.name, [])]
             files = [remote.push_file(f"{n}-{remote.slug(f.path)}", node, f.path, f.content, parent=self,
                                       depends_on=ready + pkgs, mode=f.mode, owner=f.owner, group=f.group,
-                                      secret=f.secret) for f in args.files]
+                                      secret=f.secret) for f in node_files]
             scripts = [remote.run(f"{n}-{script_name}", node, script, parent=self,
                                   depends_on=ready + pkgs + files)
                        for script_name, script in args.node_scripts.items()]
-            prepared += pkgs + files + scripts
+            units = [remote.run(f"{n}-units", node, render_template(
+                "scripts/systemd-units.sh.j2", units=args.systemd_units, reload=False), parent=self,
+                depends_on=ready + pkgs + files + scripts, triggers=[remote.content_hash(
+                    pulumi.Output.secret("".join(f.path + "\0" + f.content for f in node_files)))])
+            ] if args.systemd_units else []
+            prepared += pkgs + files + scripts + units
         deps = [*args.depends_on, *prepared] + ([args.storage.cib] if args.storage else [])
         self.cib = cluster.cib_change(service_vip_cib(name, args), parent=self, depends_on=deps)
         if args.endpoints:

@@ -16,9 +16,12 @@ from pydantic import SecretStr, ValidationError
 from ..catalog import projects_of
 from .base import StrictModel
 from .drbd import DrbdVolumeSpec
+from .galera import GaleraSpec
+from .haproxy import HaproxySpec, MemcachedSpec
 from .hosts import Host, Network, Vip
 from .openstack import DrbdDatabaseSpec, DrbdMessagingSpec, OpenStackSpec
 from .pacemaker import PacemakerSpec
+from .rabbitmq import RabbitSpec
 
 Loc = tuple[str | int, ...]
 
@@ -33,6 +36,11 @@ class StackConfig(StrictModel):
     database: DrbdDatabaseSpec | None = None
     messaging: DrbdMessagingSpec | None = None
     openstack: OpenStackSpec | None = None
+    # Active/active (seed chapter 3): Galera, a RabbitMQ cluster, HAProxy with its VIP, memcached.
+    galera: GaleraSpec | None = None
+    rabbitmq: RabbitSpec | None = None
+    haproxy: HaproxySpec | None = None
+    memcached: MemcachedSpec | None = None
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
@@ -100,6 +108,7 @@ def cross_checks(stack: StackConfig) -> Iterator[Problem]:
     yield from _check_pacemaker(stack)
     yield from _check_drbd(stack)
     yield from _check_active_passive(stack)
+    yield from _check_active_active(stack)
 
 
 def _check_hosts(stack: StackConfig) -> Iterator[Problem]:
@@ -209,6 +218,12 @@ def _check_active_passive(stack: StackConfig) -> Iterator[Problem]:
                 yield Problem(("openstack", "service_passwords", project),
                               "missing secret (pulumi config set --secret --path "
                               f"'openstack.service_passwords.{project}')")
+
+
+def _check_active_active(stack: StackConfig) -> Iterator[Problem]:
+    from .active_active import check_active_active
+
+    yield from check_active_active(stack)
 
 
 def secret_fields(model: StrictModel, loc: Loc = ()) -> Iterator[tuple[Loc, SecretStr]]:

@@ -29,6 +29,7 @@ def service_fragment(
     auth_url: str,
     service_password: str,
     memcached_servers: list[str] | None = None,
+    extra_sections: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """The [section] option lines that bind a project's services to the VIP and the HA backends."""
     sections: dict[str, dict[str, str]] = {"DEFAULT": {}}
@@ -53,6 +54,8 @@ def service_fragment(
             "memcache_servers": ",".join(memcached_servers)})
         if "keystone_authtoken" in sections:
             sections["keystone_authtoken"]["memcached_servers"] = ",".join(memcached_servers)
+    for section, options in (extra_sections or {}).items():
+        sections.setdefault(section, {}).update(options)
     return render_template("openstack-fragment.conf.j2", project=project,
                            sections={k: v for k, v in sections.items() if v})
 

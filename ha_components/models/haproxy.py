@@ -1,0 +1,113 @@
+"""HAProxy in front of every API and the database (seed chapter 3), and memcached.
+
+`frontend_plan` resolves listeners to addresses (pure data); the pre-flight checks
+and the haproxy.cfg renderer both read it, so they never disagree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from .base import Name, StrictModel
+from .galera import config_safe
+
+
+class Listener(StrictModel):
+    """One `listen` section: VIP:port balanced over the backends' node addresses."""
+
+    name: Name
+    port: int = Field(ge=1, le=65535)
+    backend_port: int | None = Field(default=None, ge=1, le=65535)  # default: port
+    bind_address: IPv4Address | None = None  # default: the HAProxy VIP
+    backends: list[Name] | None = None  # default: haproxy.backends
+    http_check: bool = True  # `option httpchk` (else a TCP connect check)
+    check_port: int | None = Field(default=None, ge=1, le=65535)
+    single_writer: bool = False  # first backend serves, the others are `backup` (Galera)
+    balance: Literal["source", "roundrobin", "leastconn"] = "source"
+    tcpka: bool = True
+    timeout: str | None = Field(default=None, pattern=r"^[0-9]+(ms|s|m|h)$")  # client/server
+
+
+# The seed's listen sections. Today's keystone has no admin port: 35357 goes to 5000.
+# glance-registry is gone from current OpenStack: listed only when asked for.
+SEED_LISTENERS: dict[str, Listener] = {item.name: item for item in [
+    Listener(name="dashboard", port=443),
+    Listener(name="galera", port=3306, single_writer=True, tcpka=True, timeout="90m"),
+    Listener(name="glance_api", port=9292),
+    Listener(name="glance_registry", port=9191, http_check=False),
+    Listener(name="keystone_admin", port=35357, backend_port=5000),
+    Listener(name="keystone_public", port=5000),
+    Listener(name="nova_ec2_api", port=8773, http_check=False),
+    Listener(name="nova_compute_api", port=8774),
+    Listener(name="nova_metadata_api", port=8775, http_check=False),
+    Listener(name="cinder_api", port=8776),
+    Listener(name="ceilometer_api", port=8777),
+    Listener(name="spice", port=6082, http_check=False),
+    Listener(name="neutron_api", port=9696),
+    Listener(name="swift_proxy", port=8080, http_check=False),
+]}
+DEFAULT_LISTENERS = [n for n in SEED_LISTENERS if n != "glance_registry"]
+
+
+class HaproxySpec(StrictModel):
+    """HAProxy cloned by Pacemaker on `nodes`, behind `vip` (IPaddr2 colocated with the clone)."""
+
+    nodes: list[Name] = Field(min_length=2)
+    vip: Name
+    # Hosts running the API services; default: every Pacemaker node (the controllers).
+    backends: list[Name] | None = None
+    listeners: list[str] = Field(default_factory=lambda: list(DEFAULT_LISTENERS))
+    custom_listeners: list[Listener] = []
+    link: int = Field(default=0, ge=0, description="host address backends and stats use (mgmt side)")
+    stats_port: int = Field(default=8404, ge=1, le=65535)
+    stats_user: str = Field(default="admin", pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
+    stats_password: SecretStr
+    maxconn: int = Field(default=4000, ge=100)
+
+    @field_validator("listeners")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in SEED_LISTENERS]
+        if unknown:
+            raise ValueError(f"unknown listener(s) {unknown}; known: {sorted(SEED_LISTENERS)} "
+                             "(others go in custom_listeners)")
+        return names
+
+    @field_validator("stats_password")
+    @classmethod
+    def _stats_password(cls, value: SecretStr) -> SecretStr:
+        return config_safe(value)
+
+
+class MemcachedSpec(StrictModel):
+    """memcached on every controller; every service lists all of them (memcached_servers)."""
+
+    port: int = Field(default=11211, ge=1, le=65535)
+    memory_mb: int = Field(default=1024, ge=64)
+    max_connections: int = Field(default=4096, ge=64)
+    link: int = Field(default=0, ge=0)
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str
+    address: str
+    port: int
+    backup: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedListener:
+    name: str
+    loc: tuple[str | int, ...]  # the stack field that declared it, for error messages
+    bind: tuple[str, int]
+    servers: tuple[Server, ...]
+    spec: Listener
+    check_port: int | None
+
+
+__all__ = ["DEFAULT_LISTENERS", "HaproxySpec", "Listener", "MemcachedSpec", "PlannedListener",
+           "SEED_LISTENERS", "Server"]

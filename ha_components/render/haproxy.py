@@ -1,0 +1,41 @@
+"""haproxy.cfg: the seed's global/defaults and listen sections, stats on the management side."""
+from __future__ import annotations
+
+from ..models.haproxy import HaproxySpec, PlannedListener
+from . import render_template
+
+CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
+STAGED_PATH = "/etc/haproxy/haproxy.cfg.ha-openstack"
+SYSCTL_PATH = "/etc/sysctl.d/60-ha-openstack-haproxy.conf"
+# The seed's check timing on every server line.
+CHECK = "check inter 2000 rise 2 fall 5"
+
+
+def _section(listener: PlannedListener) -> dict:
+    spec = listener.spec
+    options = (["tcpka"] if spec.tcpka else []) + (["httpchk"] if spec.http_check else []) + ["tcplog"]
+    servers = []
+    for server in listener.servers:
+        words = [CHECK if listener.check_port is None else CHECK.replace(
+            "check", f"check port {listener.check_port}", 1)]
+        if server.backup:
+            words.append("backup")
+        if spec.single_writer:
+            words.append("on-marked-down shutdown-sessions")
+        servers.append({"name": server.host, "address": f"{server.address}:{server.port}",
+                        "options": " ".join(words)})
+    return {"name": f"{spec.name}_cluster", "bind": f"{listener.bind[0]}:{listener.bind[1]}",
+            "balance": spec.balance, "options": options, "timeout": spec.timeout, "servers": servers}
+
+
+def haproxy_cfg(spec: HaproxySpec, plan: list[PlannedListener], stats_address: str) -> str:
+    """One node's haproxy.cfg (the stats page binds that node's management address)."""
+    return render_template(
+        "haproxy.cfg.j2", maxconn=spec.maxconn,
+        stats_bind=f"{stats_address}:{spec.stats_port}",
+        stats_auth=f"{spec.stats_user}:{spec.stats_password.get_secret_value()}",
+        listeners=[_section(p) for p in plan])
+
+
+def sysctl_conf() -> str:
+    return render_template("haproxy-sysctl.conf.j2")

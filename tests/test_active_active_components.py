@@ -1,0 +1,396 @@
+"""The active/active components under Pulumi mocks: graph, ordering, triggers, secrets.
+
+A recording Mocks sees each resource's inputs but not its dependencies, so the
+remote Command class is wrapped for the test to record every command's depends_on
+and parent as the program passed them (pulumi.ResourceOptions).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_command.remote as command_remote
+import pytest
+from pulumi.runtime.rpc import unwrap_rpc_secret
+
+from ha_components import remote
+from ha_components.models import validate_stack
+from ha_components.stackfile import config_from_stack_file
+from ha_components.types import Token
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+COMMAND = command_remote.Command  # the real class, wrapped afresh for each program
+
+
+@dataclass
+class Cmd:
+    name: str
+    deps: list[str]
+    parent: str | None
+    inputs: dict[str, Any] = field(default_factory=dict)  # as the mock monitor received them
+
+    @property
+    def create(self) -> str:
+        return unwrap_rpc_secret(self.inputs.get("create")) or ""
+
+
+class Recorder(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[tuple[str, str, dict[str, Any]]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        self.resources.append((args.typ, args.name, dict(args.inputs)))
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        return {}
+
+
+@dataclass
+class Program:
+    commands: dict[str, Cmd]
+    types: dict[str, str]  # resource name -> type token
+    outputs: dict[str, Any]
+    secret_outputs: dict[str, bool]
+
+    def ancestors(self, name: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(self.commands[name].deps)
+        while todo:
+            dep = todo.pop()
+            if dep not in seen:
+                seen.add(dep)
+                todo.extend(self.commands[dep].deps if dep in self.commands else [])
+        return seen
+
+    def before(self, first: str, then: str) -> bool:
+        return first in self.ancestors(then)
+
+
+def run_program(stack, monkeypatch) -> Program:
+    from ha_components.topologies import build
+
+    graph: dict[str, Cmd] = {}
+
+    class Spy(COMMAND):  # type: ignore[misc,valid-type]
+        def __init__(self, resource_name: str, *args: Any, opts: pulumi.ResourceOptions | None = None, **kw: Any):
+            graph[resource_name] = Cmd(
+                resource_name, [d.pulumi_resource_name for d in (opts.depends_on or [])],
+                opts.parent.pulumi_resource_name if opts and opts.parent else None)
+            super().__init__(resource_name, *args, opts=opts, **kw)
+
+    monkeypatch.setattr(command_remote, "Command", Spy)
+    recorder = Recorder()
+    remote.reset_connections()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        pulumi.runtime.set_mocks(recorder, project="ha-openstack", stack="test", preview=False)
+        outputs = build(stack)
+        loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+        secret = {k: loop.run_until_complete(v.is_secret()) for k, v in outputs.items()}
+        values = {k: loop.run_until_complete(v.future()) for k, v in outputs.items()}
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    for typ, name, inputs in recorder.resources:
+        if typ == Token.REMOTE_COMMAND:
+            graph[name].inputs = inputs
+    return Program(graph, {name: typ for typ, name, _ in recorder.resources}, values, secret)
+
+
+# Every secret of the stack gets a distinctive, valid value; none may leak into a command line.
+AUTHKEY = base64.b64encode(bytes(range(256))).decode()
+
+
+def real_secrets(data: Any, found: list[str], path: str = "") -> Any:
+    if isinstance(data, dict):
+        return {k: real_secrets(v, found, f"{path}.{k}") for k, v in data.items()}
+    if isinstance(data, list):
+        return [real_secrets(v, found, f"{path}{i}") for i, v in enumerate(data)]
+    if isinstance(data, str) and data.startswith("<secret:"):
+        value = AUTHKEY if path.endswith("authkey") else f"Zq{len(found):02d}" + "x7Kp" * 6
+        found.append(value)
+        return value
+    return data
+
+
+def lab_stack(secrets: list[str] | None = None, **changes: Any):
+    data = copy.deepcopy(config_from_stack_file(ROOT / "stacks" / "Pulumi.lab-aa.yaml"))
+    for host in data["hosts"]:  # an inline key: the test reads no key file
+        host["ssh"].pop("private_key_path")
+        host["ssh"]["private_key"] = f"<secret:hosts.{host['name']}.ssh.private_key>"
+    for part, values in changes.items():
+        data[part] = {**data[part], **values} if isinstance(data.get(part), dict) else values
+    return validate_stack(real_secrets(data, secrets if secrets is not None else []))
+
+
+@pytest.fixture
+def lab(monkeypatch) -> Program:
+    return run_program(lab_stack(), monkeypatch)
+
+
+def test_components_and_their_children(lab):
+    types = set(lab.types.values())
+    for token in (Token.GALERA_CLUSTER, Token.RABBIT_HA_CLUSTER, Token.HAPROXY_FRONTEND,
+                  Token.PACEMAKER_CLUSTER, Token.OPENSTACK_SERVICE_VIP):
+        assert token in types
+    assert lab.types["galera"] == Token.GALERA_CLUSTER
+    assert lab.types["rabbitmq"] == Token.RABBIT_HA_CLUSTER
+    assert lab.types["haproxy"] == Token.HAPROXY_FRONTEND
+    for name, cmd in lab.commands.items():
+        assert cmd.parent is not None, f"{name} has no parent"
+        for prefix in ("galera", "rabbitmq", "haproxy"):
+            if name.startswith(prefix + "-"):
+                assert cmd.parent == prefix, (name, cmd.parent)
+
+
+def test_galera_bootstrap_strictly_before_every_joiner_and_joiners_in_sequence(lab):
+    boot, j2, j3 = "galera-ctl1-start", "galera-ctl2-start", "galera-ctl3-start"
+    assert "galera_new_cluster" in lab.commands[boot].create
+    for joiner in (j2, j3):
+        assert "galera_new_cluster" not in lab.commands[joiner].create
+        assert lab.before(boot, joiner)
+        assert lab.before("galera-accounts", joiner)  # the SST account exists before anyone joins
+    assert lab.before(j2, j3) and not lab.before(j3, j2)
+    assert not lab.before(j2, boot) and not lab.before(j3, boot)
+    # Each node's config is in place before it starts.
+    for node in ("ctl1", "ctl2", "ctl3"):
+        assert lab.before(f"galera-{node}-config", f"galera-{node}-start")
+        assert lab.before(f"galera-{node}-sst-config", f"galera-{node}-start")
+
+
+def test_galera_waits_for_the_whole_cluster_size(lab):
+    size = lab.commands["galera-cluster-size"]
+    assert '"$size" = 3' in size.create
+    assert lab.before("galera-ctl3-start", "galera-cluster-size")
+    # Services come only after the database cluster is complete.
+    assert lab.before("galera-cluster-size", "api-ctl2-units")
+
+
+def test_galera_two_nodes_and_an_arbitrator(monkeypatch):
+    program = run_program(lab_stack(galera={"nodes": ["ctl1", "ctl2"], "arbitrator": "ctl3"}), monkeypatch)
+    assert program.before("galera-ctl2-start", "galera-ctl3-arbitrator-start")
+    assert program.before("galera-ctl3-arbitrator-start", "galera-cluster-size")
+    assert '"$size" = 3' in program.commands["galera-cluster-size"].create
+    assert "galera-ctl3-start" not in program.commands
+
+
+def test_galera_health_endpoint_on_every_node_before_the_cluster_is_ready(lab):
+    for node in ("ctl1", "ctl2", "ctl3"):
+        health = lab.commands[f"galera-{node}-health"]
+        assert "ha-galera-health.socket" in health.create
+        assert health.inputs.get("triggers"), "a changed unit restarts the socket"
+        assert lab.before(f"galera-{node}-health", "galera-cluster-size")
+
+
+def test_erlang_cookie_pushed_before_any_rabbitmq_start(lab):
+    starts = [f"rabbitmq-{n}-start" for n in ("ctl1", "ctl2", "ctl3")]
+    for node, start in zip(("ctl1", "ctl2", "ctl3"), starts):
+        cookie = lab.commands[f"rabbitmq-{node}-cookie"]
+        assert "chmod 0400" in cookie.create and "chown rabbitmq:rabbitmq" in cookie.create
+        assert lab.before(f"rabbitmq-{node}-cookie", start)
+        assert lab.before(f"rabbitmq-{node}-config", start)
+        assert lab.before(f"rabbitmq-{node}-hosts", start)
+        # The package install itself never starts the broker.
+        assert "policy-rc.d" in lab.commands[f"rabbitmq-{node}-packages"].create
+        assert lab.before(f"rabbitmq-{node}-packages", f"rabbitmq-{node}-cookie")
+    assert lab.before(starts[0], starts[1]) and lab.before(starts[1], starts[2])
+    assert "join_cluster" not in lab.commands[starts[0]].create
+    assert "join_cluster rabbit@ctl1" in lab.commands[starts[1]].create
+
+
+def test_rabbitmq_users_and_definitions_after_every_node_runs(lab):
+    running = lab.commands["rabbitmq-running"]
+    assert "rabbit@ctl1 rabbit@ctl2 rabbit@ctl3" in running.create
+    assert lab.before("rabbitmq-ctl3-start", "rabbitmq-running")
+    assert lab.before("rabbitmq-running", "rabbitmq-users")
+    assert lab.before("rabbitmq-users", "rabbitmq-definitions")
+    assert "server_version" not in lab.commands["rabbitmq-definitions"].create  # quorum: no policy
+
+
+def test_classic_mirrored_policy_is_guarded_to_rabbitmq_below_4(monkeypatch):
+    program = run_program(lab_stack(rabbitmq={"queue_ha": "classic-mirrored"}), monkeypatch)
+    script = program.commands["rabbitmq-definitions"].create
+    assert "server_version" in script and '-ge 4' in script
+    definitions = json.loads(unwrap_rpc_secret(program.commands["rabbitmq-definitions-file"].inputs["stdin"]))
+    assert definitions["policies"][0]["definition"]["ha-mode"] == "all"
+
+
+def test_haproxy_config_checked_before_reload(lab):
+    for node in ("ctl1", "ctl2", "ctl3"):
+        staged = f"haproxy-{node}-config"
+        check, reload = f"haproxy-{node}-config-check", f"haproxy-{node}-reload"
+        assert "haproxy.cfg.ha-openstack" in lab.commands[staged].create
+        assert "haproxy -c" in lab.commands[check].create
+        assert "systemctl reload haproxy" in lab.commands[reload].create
+        assert "systemctl reload" not in lab.commands[check].create
+        assert lab.before(staged, check) and lab.before(check, reload)
+        # A changed config re-runs both (content hash triggers).
+        assert lab.commands[check].inputs.get("triggers")
+        assert lab.commands[reload].inputs.get("triggers")
+        assert lab.before(reload, "haproxy-cib")  # Pacemaker starts the clone on a checked config
+
+
+def test_vip_is_colocated_with_the_haproxy_clone(lab):
+    clone = unwrap_rpc_secret(lab.commands["haproxy-cib"].inputs["stdin"])
+    assert '<clone id="cl_haproxy">' in clone and 'class="systemd" type="haproxy"' in clone
+    vip = unwrap_rpc_secret(lab.commands["api-cib"].inputs["stdin"])
+    assert 'type="IPaddr2"' in vip and 'value="10.77.1.110"' in vip
+    assert 'rsc="p_ip_api" with-rsc="cl_haproxy"' in vip
+    assert lab.before("haproxy-cib", "api-cib")
+
+
+def _comparable(program: Program) -> dict[str, Any]:
+    return {name: {k: unwrap_rpc_secret(v) for k, v in cmd.inputs.items()} | {"deps": sorted(cmd.deps)}
+            for name, cmd in program.commands.items()}
+
+
+def test_changing_one_backend_changes_only_haproxy_resources(monkeypatch):
+    before = _comparable(run_program(lab_stack(), monkeypatch))
+    after = _comparable(run_program(lab_stack(haproxy={"backends": ["ctl1", "ctl2"]}), monkeypatch))
+    assert before.keys() == after.keys()
+    changed = sorted(name for name in before if before[name] != after[name])
+    assert changed, "the backend change must reach haproxy.cfg"
+    assert all(name.startswith("haproxy-") for name in changed), changed
+    assert {"haproxy-ctl1-config", "haproxy-ctl1-config-check", "haproxy-ctl1-reload"} <= set(changed)
+
+
+def test_no_secret_in_any_command_string(monkeypatch):
+    secrets: list[str] = []
+    program = run_program(lab_stack(secrets), monkeypatch)
+    assert len(secrets) >= 8
+    for name, cmd in program.commands.items():
+        for key in ("create", "delete", "update"):
+            text = unwrap_rpc_secret(cmd.inputs.get(key)) or ""
+            leaked = [s for s in secrets if s in text]
+            assert not leaked, f"{name}.{key} holds a secret"
+
+
+def test_commands_carrying_secrets_are_marked_secret(monkeypatch):
+    secrets: list[str] = []
+    program = run_program(lab_stack(secrets), monkeypatch)
+    carrying = []
+    for name, cmd in program.commands.items():
+        stdin = cmd.inputs.get("stdin")
+        if any(s in (unwrap_rpc_secret(stdin) or "") for s in secrets):
+            carrying.append(name)
+            assert isinstance(stdin, dict) and stdin.get(SECRET_SIG), f"{name}: stdin not secret"
+    for expected in ("galera-accounts", "galera-ctl1-sst-config", "rabbitmq-users", "rabbitmq-ctl2-cookie",
+                     "haproxy-ctl1-config", "keystone-bootstrap"):
+        assert expected in carrying
+    # Passwords never reach non-secret files: the Galera and RabbitMQ configs hold none.
+    for name in ("galera-ctl1-config", "rabbitmq-ctl1-config", "rabbitmq-definitions-file"):
+        assert name not in carrying
+
+
+def test_outputs_holding_passwords_are_secret(monkeypatch):
+    secrets: list[str] = []
+    program = run_program(lab_stack(secrets), monkeypatch)
+    for key in ("transport_url", "database_urls"):
+        assert program.secret_outputs[key], key
+    assert any(s in program.outputs["transport_url"] for s in secrets)
+    assert program.outputs["transport_url"].count("@10.77.1.1") == 3
+    assert program.outputs["database_urls"]["keystone"].endswith("@10.77.1.110/keystone")
+    for key, value in program.outputs.items():
+        if not program.secret_outputs[key]:
+            assert not any(s in json.dumps(value) for s in secrets), key
+    assert program.outputs["oslo_messaging_settings"]["oslo_messaging_rabbit"]["rabbit_quorum_queue"] == "true"
+    assert program.outputs["memcached_servers"] == ["10.77.1.11:11211", "10.77.1.12:11211", "10.77.1.13:11211"]
+
+
+def test_services_on_every_controller_with_memcached_and_the_same_keystone_keys(lab):
+    for node in ("ctl1", "ctl2", "ctl3"):
+        units = lab.commands[f"api-{node}-units"]
+        assert "memcached" in units.create and "keystone" in units.create
+        assert units.inputs.get("triggers"), "changed files restart the services"
+        assert lab.before(f"api-{node}-etc-memcached-conf", f"api-{node}-units")
+        assert lab.before(f"api-{node}-etc-default-keystone", f"api-{node}-units")
+        assert "systemctl disable" not in lab.commands[f"api-{node}-packages"].create
+    for node in ("ctl2", "ctl3"):
+        assert lab.before("keystone-keys-export", f"keystone-{node}-keys-import")
+    assert lab.before("keystone-bootstrap", "keystone-keys-export")
+
+
+def test_config_changes_roll_through_the_nodes_one_at_a_time(monkeypatch):
+    before = run_program(lab_stack(), monkeypatch)
+    for service in ("galera", "rabbitmq"):
+        first = "galera-cluster-size" if service == "galera" else "rabbitmq-running"
+        chain = [f"{service}-{n}-rolling-restart" for n in ("ctl1", "ctl2", "ctl3")]
+        assert before.before(first, chain[0])
+        assert before.before(chain[0], chain[1]) and before.before(chain[1], chain[2])
+        for name in chain:
+            assert "sha256sum --quiet --check" in before.commands[name].create
+            assert before.commands[name].inputs.get("triggers")
+    assert before.before("galera-ctl3-rolling-restart", "api-ctl1-units")  # galera.ready
+    after = run_program(lab_stack(galera={"options": {"innodb_buffer_pool_size": "2G"}}), monkeypatch)
+    a, b = _comparable(before), _comparable(after)
+    changed = sorted(name for name in a if a[name] != b[name])
+    assert changed == sorted([f"galera-{n}-config" for n in ("ctl1", "ctl2", "ctl3")]
+                             + [f"galera-{n}-rolling-restart" for n in ("ctl1", "ctl2", "ctl3")])
+
+
+def example_stack():
+    data = copy.deepcopy(config_from_stack_file(ROOT / "stacks" / "Pulumi.example-aa.yaml"))
+    for host in data["hosts"]:
+        host["ssh"].pop("private_key_path")
+        host["ssh"]["private_key"] = f"<secret:hosts.{host['name']}.ssh.private_key>"
+    return validate_stack(real_secrets(data, []))
+
+
+def test_example_stack_keeps_l3_and_metadata_agents_under_pacemaker(monkeypatch):
+    program = run_program(example_stack(), monkeypatch)
+    group = unwrap_rpc_secret(program.commands["network-cib"].inputs["stdin"])
+    assert '<group id="g_services_network">' in group
+    assert 'type="neutron-l3-agent"' in group and 'type="neutron-metadata-agent"' in group
+    units = program.commands["api-controller1-units"].create
+    for unit in ("nova-scheduler", "nova-conductor", "cinder-scheduler", "neutron-api",
+                 "ceilometer-collector", "heat-engine", "neutron-dhcp-agent", "memcached"):
+        assert unit in units
+    assert "neutron-l3-agent" not in units
+    assert program.outputs["database_urls"].keys() == {"keystone", "glance", "cinder", "neutron", "nova", "heat"}
+    assert program.before("api-cib", "network-cib")
+
+
+def _scripts(program: Program) -> list[tuple[str, str]]:
+    out = []
+    for name, cmd in program.commands.items():
+        for key in ("create", "delete"):
+            text = unwrap_rpc_secret(cmd.inputs.get(key))
+            if text:
+                out.append((f"{name}.{key}", shlex.split(text)[-1]))  # the script after `bash -c`
+    return out
+
+
+def test_every_script_parses_and_passes_shellcheck(monkeypatch):
+    program = run_program(example_stack(), monkeypatch)
+    scripts = _scripts(program)
+    assert len(scripts) > 100
+    for where, script in scripts:
+        done = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True)
+        assert done.returncode == 0, (where, done.stderr)
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    # SC2043: a loop over a one-package list; SC2034: the foundation's wait loops.
+    for where, script in scripts:
+        done = subprocess.run([shellcheck, "-s", "bash", "-S", "warning", "-e", "SC2043", "-e", "SC2034", "-"],
+                              input=script, capture_output=True, text=True)
+        assert done.returncode == 0, (where, done.stdout)
+
+
+def test_the_same_stack_builds_the_same_program(monkeypatch):
+    """A second `pulumi up` with unchanged config must find nothing to change."""
+    first = _comparable(run_program(lab_stack(), monkeypatch))
+    second = _comparable(run_program(lab_stack(), monkeypatch))
+    assert first == second
