@@ -69,10 +69,16 @@ func (l *engineLog) log(ctx context.Context, sev pulumirpc.LogSeverity, urn, msg
 
 func main() {
 	// Flags the engine passes to every plugin; accepted and ignored.
-	_ = flag.String("tracing", "", "Emit tracing to a Zipkin-compatible tracing endpoint")
-	_ = flag.Bool("logtostderr", false, "log to stderr")
-	_ = flag.Bool("logflow", false, "flow logging settings to child processes")
-	_ = flag.Int("v", 0, "log verbosity")
+	// (glog, linked in through the sdk, already defines some of them.)
+	for _, name := range []string{"tracing", "logtostderr", "logflow", "v"} {
+		if flag.Lookup(name) == nil {
+			if name == "tracing" || name == "v" {
+				flag.String(name, "", "accepted for compatibility; ignored")
+			} else {
+				flag.Bool(name, false, "accepted for compatibility; ignored")
+			}
+		}
+	}
 	flag.Parse()
 
 	engineAddr := ""

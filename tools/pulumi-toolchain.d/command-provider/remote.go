@@ -272,7 +272,12 @@ type pooledConn struct {
 	capacity int
 	lastUsed time.Time
 	dead     bool
+	single   bool // not pooled (HA_COMMAND_SSH_REUSE=0): closed after its command
 }
+
+// reuseConnections is on unless HA_COMMAND_SSH_REUSE=0 (one connection per
+// command, as upstream does; kept for measuring and for debugging).
+var reuseConnections = os.Getenv("HA_COMMAND_SSH_REUSE") != "0"
 
 func (pc *pooledConn) close() {
 	pc.client.Close()
@@ -313,6 +318,14 @@ func (pl *sshPool) closeAll() {
 func (p *provider) acquire(ctx context.Context, c *connSpec, urn string) (*pooledConn, error) {
 	pl := p.pool
 	key := c.key()
+	if !reuseConnections {
+		pc, err := p.dial(ctx, c, urn)
+		if err != nil {
+			return nil, err
+		}
+		pc.sessions, pc.capacity, pc.single = 1, 1, true
+		return pc, nil
+	}
 	for {
 		pl.mu.Lock()
 		var found *pooledConn
@@ -369,6 +382,10 @@ func (p *provider) acquire(ctx context.Context, c *connSpec, urn string) (*poole
 // release gives a session slot back; a broken connection is dropped (and
 // closed once its last session is done).
 func (pl *sshPool) release(key string, pc *pooledConn, broken bool) {
+	if pc.single {
+		go pc.close()
+		return
+	}
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	pc.sessions--
