@@ -169,3 +169,42 @@ def test_many_commands_on_one_host(sshd, workdir, engine_stack):
     result = stack.up(config_for(sshd, workdir, mode="many", count=12))
     assert result.summary == {"create": 13}
     assert sorted(int(x) for x in lines(workdir / "many.count")) == list(range(12))
+
+
+def test_proxy_connection(sshd, workdir, engine_stack):
+    stack = engine_stack(PROGRAM, STACK)
+    result = stack.up(config_for(sshd, workdir, mode="proxy"))
+    assert result.summary == {"create": 2}
+    assert lines(workdir / "proxy.count") == ["proxied"]
+
+
+def test_host_key_is_checked_when_given(sshd, workdir, engine_stack, tmp_path):
+    from pulumi.automation import CommandError
+
+    stack = engine_stack(PROGRAM, STACK)
+    result = stack.up(config_for(sshd, workdir, mode="hostKey", hostKey=sshd.host_public_key))
+    assert result.summary == {"create": 2}
+    assert lines(workdir / "pinned.count") == ["pinned"]
+
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    other = (tmp_path / "other.pub").read_text().strip()
+    stack2 = engine_stack(PROGRAM, "other")
+    with pytest.raises(CommandError) as err:
+        stack2.up(config_for(sshd, workdir, mode="hostKey", hostKey=other))
+    assert "host key mismatch" in str(err.value)
+    assert lines(workdir / "pinned.count") == ["pinned"]
+
+
+def test_local_command(engine_stack, workdir):
+    stack = engine_stack(PROGRAM, STACK)
+    cfg = {"dir": str(workdir), "mode": "local", "payload": "local stdin\n", "host": "unused", "port": 1,
+           "user": "unused", "privateKey": Secret("unused")}
+    result = stack.up(cfg)
+    assert result.summary == {"create": 2}
+    assert (workdir / "local.txt").read_text() == "local stdin\n"
+    assert result.outputs["localStdout"].value == f"dir={workdir} greeting=hi"
+    assert stack.up(cfg).summary == {"same": 2}
+    stack.destroy(cfg)
+    assert lines(workdir / "local.deleted") == [f"deleted prev=dir={workdir} greeting=hi"]

@@ -5,8 +5,9 @@ Config (set by tests/engine/test_ssh_commands.py):
   dir                                      a directory on the target for files/counters
   payload                                  stdin of `writer` (often a secret)
   trigger                                  `writer`'s triggers
-  mode                                     "pair" (default), "fail", "closed" or "many"
-  closedPort, count                        for mode=closed / mode=many
+  mode                                     "pair" (default), "fail", "closed", "many",
+                                           "proxy", "hostKey" or "local"
+  closedPort, count, hostKey               for mode=closed / mode=many / mode=hostKey
 """
 
 import pulumi
@@ -65,3 +66,44 @@ elif mode == "closed":
 elif mode == "many":
     for i in range(config.require_int("count")):
         command.remote.Command(f"cmd-{i}", connection=connection, create=f"echo {i} >> {d}/many.count")
+elif mode == "proxy":
+    # The test's sshd is its own bastion: connect to it, then through it to itself.
+    command.remote.Command(
+        "via-proxy",
+        connection=command.remote.ConnectionArgs(
+            host="127.0.0.1",
+            port=config.require_int("port"),
+            user=config.require("user"),
+            private_key=config.require_secret("privateKey"),
+            proxy=command.remote.ProxyConnectionArgs(
+                host=config.require("host"),
+                port=config.require_int("port"),
+                user=config.require("user"),
+                private_key=config.require_secret("privateKey"),
+            ),
+        ),
+        create=f"echo proxied >> {d}/proxy.count && echo proxied",
+    )
+elif mode == "hostKey":
+    command.remote.Command(
+        "pinned",
+        connection=command.remote.ConnectionArgs(
+            host=config.require("host"),
+            port=config.require_int("port"),
+            user=config.require("user"),
+            private_key=config.require_secret("privateKey"),
+            host_key=config.require("hostKey"),
+            dial_error_limit=0,
+        ),
+        create=f"echo pinned >> {d}/pinned.count",
+    )
+elif mode == "local":
+    local = command.local.Command(
+        "local",
+        create=f"cat > {d}/local.txt && echo \"dir=$(pwd) greeting=$HA_GREETING\"",
+        delete=f"echo \"deleted prev=$PULUMI_COMMAND_STDOUT\" >> {d}/local.deleted",
+        dir=d,
+        stdin=config.get("payload"),
+        environment={"HA_GREETING": "hi"},
+    )
+    pulumi.export("localStdout", local.stdout)
