@@ -25,3 +25,24 @@ def engine_up(engine_env, tmp_path):
         return up_stack(project_dir, stack_name, config, env, root=tmp_path / f"up-{stack_name}")
 
     return run
+
+
+@pytest.fixture
+def sshd(tmp_path):
+    """A throwaway sshd on 127.0.0.1 (see sshd.py), stopped after the test."""
+    from sshd import Sshd
+
+    server = Sshd.start(tmp_path / "sshd")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def engine_stack(engine_env, tmp_path):
+    """engine_stack(project_dir, stack_name) -> EngineStack kept in the test's tmp_path."""
+    from engine_helpers import EngineStack
+
+    def make(project_dir, stack_name, env=None):
+        return EngineStack(project_dir, stack_name, tmp_path / f"stack-{stack_name}", env)
+
+    return make

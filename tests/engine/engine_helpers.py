@@ -9,6 +9,8 @@ Reusable API (fixtures wrap these for tests):
 
     preview_stack(project_dir, stack_name, config=None, env=None) -> EnginePreview
     up_stack(project_dir, stack_name, config=None, env=None)      -> EngineUp
+    destroy_stack(project_dir, stack_name, config=None, env=None) -> EngineDestroy
+    EngineStack(project_dir, stack_name, root)  .up() .preview() .destroy() .resources()
 
 ``config`` is either a dict (``{"key": "value", "pw": Secret("x")}``; keys
 without a namespace get the project's) or the path of a ``Pulumi.<stack>.yaml``
@@ -285,8 +287,25 @@ def up_stack(
     *,
     root: Optional[Path] = None,
 ) -> EngineUp:
-    """Run a real `pulumi up` (local file backend). Only for programs that touch no hosts."""
-    ws = _Workspace(project_dir, stack_name, config, env, root)
+    """Run a real `pulumi up` (local file backend). Calling it again with the same ``root``
+    updates the same stack (a second `up`)."""
+    return _ws_up(_Workspace(project_dir, stack_name, config, env, root))
+
+
+@dataclass
+class EngineDestroy:
+    summary: dict[str, int]
+    stdout: str
+    stderr: str
+    events_json: str
+    seconds: float
+
+    @property
+    def engine_output(self) -> str:
+        return "\n".join([self.stdout, self.stderr, self.events_json])
+
+
+def _ws_up(ws: _Workspace) -> EngineUp:
     events: list[Any] = []
     start = time.monotonic()
     result = ws.stack.up(on_event=events.append, color="never")
@@ -301,3 +320,67 @@ def up_stack(
         state_dir=ws.state_dir,
         seconds=seconds,
     )
+
+
+def destroy_stack(
+    project_dir: Union[str, Path],
+    stack_name: str,
+    config: Union[None, Mapping[str, Any], str, Path] = None,
+    env: Optional[Mapping[str, str]] = None,
+    *,
+    root: Optional[Path] = None,
+) -> EngineDestroy:
+    """Run a real `pulumi destroy` of the stack kept under ``root`` (from an earlier up_stack)."""
+    ws = _Workspace(project_dir, stack_name, config, env, root)
+    events: list[Any] = []
+    start = time.monotonic()
+    result = ws.stack.destroy(on_event=events.append, color="never")
+    seconds = time.monotonic() - start
+    return EngineDestroy(
+        summary={str(k): v for k, v in (result.summary.resource_changes or {}).items()},
+        stdout=result.stdout,
+        stderr=result.stderr,
+        events_json=_events_json(events),
+        seconds=seconds,
+    )
+
+
+class EngineStack:
+    """One stack, kept across several engine runs (same work dir and local backend).
+
+    ``up()`` a second time reports the engine's change summary for the second
+    run (``{"same": N}`` when nothing changed); ``destroy()`` tears it down;
+    ``resources()`` reads the checkpoint (``pulumi stack export``)."""
+
+    def __init__(self, project_dir, stack_name, root: Path, env: Optional[Mapping[str, str]] = None):
+        self.project_dir = Path(project_dir)
+        self.stack_name = stack_name
+        self.root = Path(root)
+        self.env = dict(env or {})
+
+    def _ws(self, config) -> _Workspace:
+        return _Workspace(self.project_dir, self.stack_name, config, self.env, self.root)
+
+    def up(self, config=None) -> EngineUp:
+        return _ws_up(self._ws(config))
+
+    def preview(self, config=None) -> EnginePreview:
+        return preview_stack(self.project_dir, self.stack_name, config, self.env, root=self.root)
+
+    def destroy(self, config=None) -> EngineDestroy:
+        return destroy_stack(self.project_dir, self.stack_name, config, self.env, root=self.root)
+
+    def resources(self) -> list[dict[str, Any]]:
+        deployment = self._ws(None).stack.export_stack().deployment or {}
+        return list(deployment.get("resources") or [])
+
+    def pending_operations(self) -> list[dict[str, Any]]:
+        deployment = self._ws(None).stack.export_stack().deployment or {}
+        return list(deployment.get("pending_operations") or deployment.get("pendingOperations") or [])
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    def state_files(self) -> list[Path]:
+        return [p for p in self.state_dir.rglob("*") if p.is_file()]

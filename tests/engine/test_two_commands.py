@@ -87,15 +87,21 @@ def test_up_keeps_secret_out_of_engine_output_and_state(engine_up):
     assert SECRET_SIG in checkpoints[0].read_text()
 
 
-def test_command_provider_stand_in_refuses_to_run_commands(engine_up):
-    """The offline toolchain's command plugin is preview-only: an `up` that would
-    touch a host must fail loudly, never pretend to succeed."""
+def test_up_against_an_unreachable_host_fails_naming_it(engine_up):
+    """The command plugin really connects (it is no preview-only stand-in): an
+    `up` whose host does not answer fails with the host:port, never pretends."""
     from pulumi.automation import CommandError
 
+    from sshd import free_port
+
+    port = free_port()
     with pytest.raises(CommandError) as err:
-        engine_up(PROGRAM, STACK, {"dbPassword": Secret(SECRET)})
-    assert "preview-only stand-in for pulumi-command" in str(err.value)
-    assert SECRET not in str(err.value)
+        engine_up(PROGRAM, STACK, {"dbPassword": Secret(SECRET), "port": port, "dialErrorLimit": 0})
+    message = str(err.value)
+    assert f"127.0.0.1:{port}" in message
+    assert "connection refused" in message
+    assert "preview-only" not in message
+    assert SECRET not in message
 
 
 def test_missing_toolchain_fails_with_install_hint(monkeypatch, tmp_path):

@@ -1,8 +1,8 @@
 """Engine test program: two remote commands and a secret.
 
 Nothing here reaches a host during `pulumi preview`: remote.Command only
-connects on create. `pulumi up` is only ever run with `mode=local-only`,
-which registers no remote commands at all.
+connects on create. `pulumi up` is run with `mode=local-only` (no remote
+commands at all) or against a closed `port` (the connection must fail).
 """
 
 import pulumi
@@ -19,7 +19,8 @@ if mode == "remote":
     connection = command.remote.ConnectionArgs(
         host="127.0.0.1",
         user="root",
-        port=22,
+        port=config.get_int("port") or 22,
+        dial_error_limit=config.get_int("dialErrorLimit"),
     )
     first = command.remote.Command(
         "first",
