@@ -199,3 +199,50 @@ def test_down_leaves_nothing_behind_and_up_brings_the_same_disks_back():
     assert "ha-openstack-lab" not in open("/proc/self/mountinfo").read()
     lab("up")
     assert on("ctl1", "cat /root/down-marker").stdout.strip() == "kept"
+
+
+def ctl3_pid(status_out):
+    return re.search(r"^ctl3: on pid (\d+)", status_out, re.M).group(1)
+
+
+def corosync_conf():
+    nodes = "".join(
+        f"    node {{\n        ring0_addr: {addr(n, 0)}\n        ring1_addr: {addr(n, 1)}\n"
+        f"        name: {n}\n        nodeid: {i}\n    }}\n" for i, n in enumerate(NODES, 1))
+    return ("totem {\n    version: 2\n    cluster_name: halabtest\n    transport: knet\n"
+            "    crypto_cipher: none\n    crypto_hash: none\n}\n"
+            f"nodelist {{\n{nodes}}}\n"
+            "quorum {\n    provider: corosync_votequorum\n}\n"
+            "logging {\n    to_syslog: yes\n}\n")
+
+
+def test_pacemaker_fences_a_machine_through_fence_halab():
+    """A real 3-node corosync (knet, both lab links) + Pacemaker cluster, a stonith device
+    made with pcs, and stonith_admin rebooting ctl3 through fence_halab."""
+    conf = corosync_conf()
+    save = ("test -e /etc/corosync/corosync.conf.labtest || "
+            "cp -a /etc/corosync/corosync.conf /etc/corosync/corosync.conf.labtest")
+    try:
+        for n in NODES:
+            on(n, f"{save} && cat > /etc/corosync/corosync.conf && systemctl start corosync pacemaker",
+               input=conf)
+        wait_for(lambda: "Online: [ ctl1 ctl2 ctl3 ]" in on("ctl1", "crm_mon -1", check=False).stdout,
+                 90, "a 3-node cluster with ctl1..3 online")
+        links = on("ctl1", "corosync-cfgtool -n").stdout
+        assert links.count("enabled connected") == 4, f"not both knet links to both peers:\n{links}"
+        on("ctl1", 'pcs stonith create fence-lab fence_halab pcmk_host_list="ctl1 ctl2 ctl3"')
+        wait_for(lambda: "Started" in on("ctl1", "pcs stonith status", check=False).stdout,
+                 60, "the stonith device to start")
+        pid_before = lab("status").stdout
+        on("ctl1", "stonith_admin --reboot ctl3 --tolerance 0", timeout=120)
+        assert "reboot of ctl3 successful" in on("ctl1", "stonith_admin --history ctl3").stdout
+        lab("start", "ctl3")  # on again (the fence agent waited for that): wait for SSH
+        assert on("ctl3", "systemctl is-active pacemaker", check=False).stdout.strip() == "inactive"
+        assert ctl3_pid(lab("status").stdout) != ctl3_pid(pid_before), "ctl3 was not power cycled"
+    finally:
+        for n in NODES:
+            on(n, "systemctl stop pacemaker corosync; "
+                  "test -e /etc/corosync/corosync.conf.labtest && "
+                  "mv /etc/corosync/corosync.conf.labtest /etc/corosync/corosync.conf; "
+                  "rm -rf /var/lib/pacemaker/cib/* /var/lib/pacemaker/pengine/* /var/lib/corosync/*",
+               check=False, timeout=120)
