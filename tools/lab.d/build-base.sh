@@ -49,7 +49,7 @@ keystone keystone/register-endpoint boolean false
 keystone keystone/dbconfig-install boolean false
 D
 
-pkgs=$(grep -v '^\s*#' "$pkgfile" | grep -v '^\s*$' | tr '\n' ' ')
+mapfile -t pkgs < <(grep -v -e '^\s*#' -e '^\s*$' "$pkgfile")
 failed=()
 chroot "$target" /bin/bash -euo pipefail -c "
   export DEBIAN_FRONTEND=noninteractive LC_ALL=C
@@ -59,9 +59,9 @@ chroot "$target" /bin/bash -euo pipefail -c "
 "
 # One transaction for speed; if it fails, go package by package and report the failures.
 if ! chroot "$target" env DEBIAN_FRONTEND=noninteractive LC_ALL=C \
-    apt-get -q -y --no-install-recommends install $pkgs; then
+    apt-get -q -y --no-install-recommends install "${pkgs[@]}"; then
   echo "build-base: bulk install failed, installing one by one" >&2
-  for p in $pkgs; do
+  for p in "${pkgs[@]}"; do
     chroot "$target" env DEBIAN_FRONTEND=noninteractive LC_ALL=C \
       apt-get -q -y --no-install-recommends install "$p" || failed+=("$p")
   done

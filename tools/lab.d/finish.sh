@@ -18,9 +18,10 @@ done
 systemctl --root="$root" enable ssh.service networking.service
 
 # Units that cannot work in a container without a kernel of its own.
-for u in $(cat "$recipe/masked-units" 2>/dev/null | grep -v '^#'); do
+while read -r u; do
+  case $u in ''|'#'*) continue ;; esac
   systemctl --root="$root" mask "$u"
-done
+done < "$recipe/masked-units"
 
 # Per-machine identity is written at `tools/lab up`: no shared host keys or machine-id.
 rm -f "$root"/etc/ssh/ssh_host_*
