@@ -75,6 +75,31 @@ def test_stack_services_are_installed_but_disabled_and_sshd_enabled():
     on("ctl1", f"for t in {tools}; do command -v $t >/dev/null || {{ echo missing $t; exit 1; }}; done")
 
 
+def test_machines_have_their_own_cgroups_so_services_restart_independently():
+    """Started from one cgroup, the three machines shared one cgroup tree (ctl1's
+    system.slice/ssh.service held every machine's sshd). Each must have its own."""
+    for n in NODES:
+        sshd = on(n, "systemctl show -p MainPID --value ssh").stdout.strip()
+        host_pids = [p for p in subprocess.run(["ip", "netns", "pids", f"halab-{n}"],
+                                               capture_output=True, text=True).stdout.split()
+                     if re.search(r"^NSpid:.*\s(\d+)$", open(f"/proc/{p}/status").read(),
+                                  re.M).group(1) == sshd]
+        assert host_pids, f"sshd of {n} not found on the host"
+        cgroups = open(f"/proc/{host_pids[0]}/cgroup").read()
+        assert re.search(rf"name=systemd:/halab/{n}/payload/system.slice/ssh.service$", cgroups, re.M), \
+            f"{n}'s sshd is not in {n}'s own cgroup tree:\n{cgroups}"
+    try:
+        for n in ("ctl1", "ctl2"):
+            on(n, "systemctl start memcached")
+        pid_ctl2 = on("ctl2", "systemctl show -p MainPID --value memcached").stdout.strip()
+        on("ctl1", "systemctl stop memcached && systemctl start memcached && systemctl restart memcached")
+        assert on("ctl1", "systemctl is-active memcached").stdout.strip() == "active"
+        assert on("ctl2", "systemctl show -p MainPID --value memcached").stdout.strip() == pid_ctl2
+    finally:
+        for n in ("ctl1", "ctl2"):
+            on(n, "systemctl stop memcached", check=False)
+
+
 def test_machines_reach_each_other_on_both_lab_networks():
     for src in NODES:
         for dst in NODES:
@@ -230,9 +255,13 @@ def test_pacemaker_fences_a_machine_through_fence_halab():
                  90, "a 3-node cluster with ctl1..3 online")
         links = on("ctl1", "corosync-cfgtool -n").stdout
         assert links.count("enabled connected") == 4, f"not both knet links to both peers:\n{links}"
-        on("ctl1", 'pcs stonith create fence-lab fence_halab pcmk_host_list="ctl1 ctl2 ctl3"')
+        # No pcmk_host_list: Pacemaker asks the agent (action list) whom it can fence.
+        on("ctl1", "pcs stonith create fence-lab fence_halab")
         wait_for(lambda: "Started" in on("ctl1", "pcs stonith status", check=False).stdout,
                  60, "the stonith device to start")
+        for n in NODES:
+            devices = on("ctl1", f"stonith_admin --list {n}").stdout
+            assert "fence-lab" in devices, f"Pacemaker finds no device to fence {n}: {devices}"
         pid_before = lab("status").stdout
         on("ctl1", "stonith_admin --reboot ctl3 --tolerance 0", timeout=120)
         assert "reboot of ctl3 successful" in on("ctl1", "stonith_admin --history ctl3").stdout
