@@ -12,6 +12,7 @@ from .conftest import LAB, NODES, addr, lab, on
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_up")]
 
 VIP = "10.77.1.150"
+VIP_PCMK = "10.77.1.100"
 
 
 def ping(src, dst, count=1, wait=2):
@@ -241,9 +242,16 @@ def corosync_conf():
             "logging {\n    to_syslog: yes\n}\n")
 
 
-def test_pacemaker_fences_a_machine_through_fence_halab():
+def located(resource):
+    out = on("ctl1", f"crm_resource --locate --resource {resource}", check=False).stdout
+    m = re.search(r"is running on: (\S+)", out)
+    return m.group(1) if m else None
+
+
+def test_pacemaker_fences_through_fence_halab_and_moves_a_vip():
     """A real 3-node corosync (knet, both lab links) + Pacemaker cluster, a stonith device
-    made with pcs, and stonith_admin rebooting ctl3 through fence_halab."""
+    made with pcs, stonith_admin rebooting ctl3 through fence_halab; then an IPaddr2 VIP
+    whose machine is killed: Pacemaker fences that machine and the VIP answers elsewhere."""
     conf = corosync_conf()
     save = ("test -e /etc/corosync/corosync.conf.labtest || "
             "cp -a /etc/corosync/corosync.conf /etc/corosync/corosync.conf.labtest")
@@ -268,7 +276,22 @@ def test_pacemaker_fences_a_machine_through_fence_halab():
         lab("start", "ctl3")  # on again (the fence agent waited for that): wait for SSH
         assert on("ctl3", "systemctl is-active pacemaker", check=False).stdout.strip() == "inactive"
         assert ctl3_pid(lab("status").stdout) != ctl3_pid(pid_before), "ctl3 was not power cycled"
+
+        on("ctl3", "systemctl start corosync pacemaker")
+        wait_for(lambda: "Online: [ ctl1 ctl2 ctl3 ]" in on("ctl1", "crm_mon -1", check=False).stdout,
+                 90, "ctl3 back in the cluster")
+        on("ctl1", f"pcs resource create vip ocf:heartbeat:IPaddr2 ip={VIP_PCMK} cidr_netmask=24 "
+                   "op monitor interval=5s && pcs constraint location vip prefers ctl2=50")
+        wait_for(lambda: located("vip") == "ctl2" and host_reaches(VIP_PCMK), 60, "the VIP on ctl2")
+        t0 = time.monotonic()
+        lab("kill", "ctl2")
+        wait_for(lambda: host_reaches(VIP_PCMK), 90, "the VIP to answer again after ctl2 died")
+        failover = time.monotonic() - t0
+        assert located("vip") in ("ctl1", "ctl3")
+        assert "reboot of ctl2 successful" in on("ctl1", "stonith_admin --history ctl2").stdout
+        print(f"VIP failover after kill: {failover:.1f}s")
     finally:
+        lab("up")  # every machine on, whatever the test did to it
         for n in NODES:
             on(n, "systemctl stop pacemaker corosync; "
                   "test -e /etc/corosync/corosync.conf.labtest && "
