@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .conftest import LAB, NODES, addr, lab, on
+from .conftest import NODES, addr, lab, on
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_up")]
 
@@ -184,7 +184,7 @@ def test_fence_agent_powers_a_machine_off_and_on_and_reports_truthfully():
 
 
 def test_kill_powers_off_abruptly_and_start_keeps_the_disk():
-    on("ctl2", f"echo kept > /root/kill-marker && sync && ip addr add 10.77.1.151/24 dev eth0")
+    on("ctl2", "echo kept > /root/kill-marker && sync && ip addr add 10.77.1.151/24 dev eth0")
     lab("kill", "ctl2")
     assert lab("status", "ctl2", check=False).returncode == 2
     out = subprocess.run(["ip", "netns", "pids", "halab-ctl2"], capture_output=True, text=True)
