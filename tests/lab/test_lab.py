@@ -208,6 +208,13 @@ def test_isolate_cuts_a_machine_off_both_networks_and_heal_restores_it():
             assert not ping("ctl3", addr("ctl2", link)), f"ctl3 still reaches ctl2 on link {link}"
         assert "ISOLATED" in lab("status").stdout
         assert lab("status", "ctl3", check=False).returncode == 0, "isolation powered it off"
+        lab("kill", "ctl3")
+        lab("start", "ctl3", "--no-wait")
+        wait_for(lambda: addr("ctl3") in subprocess.run(
+            ["ip", "netns", "exec", "halab-ctl3", "ip", "-4", "-o", "addr", "show", "eth0"],
+            capture_output=True, text=True).stdout, 30, "ctl3 to configure eth0 again")
+        assert not ping("ctl1", addr("ctl3")), "a power cycle reconnected the isolated ctl3"
+        assert "ISOLATED" in lab("status").stdout
     finally:
         lab("heal", "ctl3")
     for link in (0, 1):
