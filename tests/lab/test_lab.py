@@ -7,11 +7,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .conftest import LAB, NODES, addr, lab, on
+from .conftest import NODES, addr, lab, on
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_up")]
 
 VIP = "10.77.1.150"
+VIP_PCMK = "10.77.1.100"
 
 
 def ping(src, dst, count=1, wait=2):
@@ -183,7 +184,7 @@ def test_fence_agent_powers_a_machine_off_and_on_and_reports_truthfully():
 
 
 def test_kill_powers_off_abruptly_and_start_keeps_the_disk():
-    on("ctl2", f"echo kept > /root/kill-marker && sync && ip addr add 10.77.1.151/24 dev eth0")
+    on("ctl2", "echo kept > /root/kill-marker && sync && ip addr add 10.77.1.151/24 dev eth0")
     lab("kill", "ctl2")
     assert lab("status", "ctl2", check=False).returncode == 2
     out = subprocess.run(["ip", "netns", "pids", "halab-ctl2"], capture_output=True, text=True)
@@ -207,6 +208,13 @@ def test_isolate_cuts_a_machine_off_both_networks_and_heal_restores_it():
             assert not ping("ctl3", addr("ctl2", link)), f"ctl3 still reaches ctl2 on link {link}"
         assert "ISOLATED" in lab("status").stdout
         assert lab("status", "ctl3", check=False).returncode == 0, "isolation powered it off"
+        lab("kill", "ctl3")
+        lab("start", "ctl3", "--no-wait")
+        wait_for(lambda: addr("ctl3") in subprocess.run(
+            ["ip", "netns", "exec", "halab-ctl3", "ip", "-4", "-o", "addr", "show", "eth0"],
+            capture_output=True, text=True).stdout, 30, "ctl3 to configure eth0 again")
+        assert not ping("ctl1", addr("ctl3")), "a power cycle reconnected the isolated ctl3"
+        assert "ISOLATED" in lab("status").stdout
     finally:
         lab("heal", "ctl3")
     for link in (0, 1):
@@ -241,9 +249,16 @@ def corosync_conf():
             "logging {\n    to_syslog: yes\n}\n")
 
 
-def test_pacemaker_fences_a_machine_through_fence_halab():
+def located(resource):
+    out = on("ctl1", f"crm_resource --locate --resource {resource}", check=False).stdout
+    m = re.search(r"is running on: (\S+)", out)
+    return m.group(1) if m else None
+
+
+def test_pacemaker_fences_through_fence_halab_and_moves_a_vip():
     """A real 3-node corosync (knet, both lab links) + Pacemaker cluster, a stonith device
-    made with pcs, and stonith_admin rebooting ctl3 through fence_halab."""
+    made with pcs, stonith_admin rebooting ctl3 through fence_halab; then an IPaddr2 VIP
+    whose machine is killed: Pacemaker fences that machine and the VIP answers elsewhere."""
     conf = corosync_conf()
     save = ("test -e /etc/corosync/corosync.conf.labtest || "
             "cp -a /etc/corosync/corosync.conf /etc/corosync/corosync.conf.labtest")
@@ -268,7 +283,22 @@ def test_pacemaker_fences_a_machine_through_fence_halab():
         lab("start", "ctl3")  # on again (the fence agent waited for that): wait for SSH
         assert on("ctl3", "systemctl is-active pacemaker", check=False).stdout.strip() == "inactive"
         assert ctl3_pid(lab("status").stdout) != ctl3_pid(pid_before), "ctl3 was not power cycled"
+
+        on("ctl3", "systemctl start corosync pacemaker")
+        wait_for(lambda: "Online: [ ctl1 ctl2 ctl3 ]" in on("ctl1", "crm_mon -1", check=False).stdout,
+                 90, "ctl3 back in the cluster")
+        on("ctl1", f"pcs resource create vip ocf:heartbeat:IPaddr2 ip={VIP_PCMK} cidr_netmask=24 "
+                   "op monitor interval=5s && pcs constraint location vip prefers ctl2=50")
+        wait_for(lambda: located("vip") == "ctl2" and host_reaches(VIP_PCMK), 60, "the VIP on ctl2")
+        t0 = time.monotonic()
+        lab("kill", "ctl2")
+        wait_for(lambda: host_reaches(VIP_PCMK), 90, "the VIP to answer again after ctl2 died")
+        failover = time.monotonic() - t0
+        assert located("vip") in ("ctl1", "ctl3")
+        assert "reboot of ctl2 successful" in on("ctl1", "stonith_admin --history ctl2").stdout
+        print(f"VIP failover after kill: {failover:.1f}s")
     finally:
+        lab("up")  # every machine on, whatever the test did to it
         for n in NODES:
             on(n, "systemctl stop pacemaker corosync; "
                   "test -e /etc/corosync/corosync.conf.labtest && "
