@@ -6,6 +6,7 @@ stack comes from the offline loader, so secrets are placeholders in the output.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,8 +22,10 @@ from .types import Token
 class _Recorder(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.commands: list[tuple[str, dict[str, Any]]] = []
+        self.types: dict[str, str] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        self.types[args.name] = args.typ
         if args.typ == Token.REMOTE_COMMAND:
             inputs = {k: unwrap_rpc_secret(v) for k, v in args.inputs.items()}
             inputs["secret_inputs"] = sorted(k for k, v in args.inputs.items() if is_rpc_secret(v))
@@ -33,32 +36,44 @@ class _Recorder(pulumi.runtime.Mocks):
         return {}
 
 
+@dataclass
+class Recording:
+    """What a program registered: remote commands in program order (inputs unwrapped, plus
+    `secret_inputs`: which of them were secret), every resource's type token, and the
+    outputs the program returned with which of them are secret."""
+
+    commands: list[tuple[str, dict[str, Any]]]
+    types: dict[str, str]
+    outputs: dict[str, Any]
+    secret_outputs: dict[str, bool]
+
+
 def record(stack: StackConfig) -> list[tuple[str, dict[str, Any]]]:
-    """Every remote command of the stack, in registration (= dependency) order."""
-    return record_program(lambda: build_topology(stack))[0]
+    """Every remote command of the stack, in registration (= dependency) order, as a preview
+    sees it (no SSH key needed; a value computed by another command stays unknown)."""
+    return record_program(lambda: build_topology(stack), preview=True).commands
 
 
-def record_program(
-    program: Callable[[], dict[str, Any] | None],
-) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, bool]]:
-    """Run `program` against the mock monitor: its remote commands, and which outputs are secret."""
+def record_program(program: Callable[[], dict[str, Any] | None], preview: bool = False) -> Recording:
+    """Run `program` against the mock monitor. Dependencies and parents are in remote.RECORDED."""
     recorder = _Recorder()
     remote.reset_connections()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        pulumi.runtime.set_mocks(recorder, project="ha-openstack", stack="render", preview=True)
-        outputs = program() or {}
+        pulumi.runtime.set_mocks(recorder, project="ha-openstack", stack="render", preview=preview)
+        outputs = {k: pulumi.Output.from_input(v) for k, v in (program() or {}).items()}
         loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
         # Registration with the monitor is asynchronous; program order (remote.RECORDED) is
         # deterministic and, since depends_on only names existing resources, a dependency order.
         position = {name: i for i, name in enumerate(remote.RECORDED)}
         recorder.commands.sort(key=lambda item: position[item[0]])
-        secret = {key: loop.run_until_complete(pulumi.Output.from_input(value).is_secret())
-                  for key, value in outputs.items()}
-        return recorder.commands, secret
+        values = {k: loop.run_until_complete(v.future()) for k, v in outputs.items()}
+        secret = {k: loop.run_until_complete(v.is_secret()) for k, v in outputs.items()}
+        return Recording(recorder.commands, recorder.types, values, secret)
     finally:
         loop.close()
+        asyncio.set_event_loop(None)
 
 
 def render_stack(stack: StackConfig, out: Path) -> int:

@@ -59,3 +59,22 @@ def secret_values(stack: StackConfig) -> list[str]:
     from ha_components.models import secret_fields
 
     return [v.get_secret_value() for _, v in secret_fields(stack)]
+
+
+def waits_for(name: str) -> set[str]:
+    """Every resource the command `name` waits for, directly or through what those wait for
+    (from remote.RECORDED, filled by the last program run under the mocks)."""
+    from ha_components import remote
+
+    seen: set[str] = set()
+    todo = list(remote.RECORDED[name].after)
+    while todo:
+        dep = todo.pop()
+        if dep in seen:
+            continue
+        seen.add(dep)
+        if dep in remote.RECORDED:
+            todo.extend(remote.RECORDED[dep].after)
+        else:  # a component: depending on it waits for every one of its children
+            todo.extend(n for n, r in remote.RECORDED.items() if r.parent == dep)
+    return seen

@@ -1,12 +1,11 @@
 """The active/active components under Pulumi mocks: graph, ordering, triggers, secrets.
 
-A recording Mocks sees each resource's inputs but not its dependencies, so the
-remote Command class is wrapped for the test to record every command's depends_on
-and parent as the program passed them (pulumi.ResourceOptions).
+The mock monitor sees each resource's inputs but not its dependencies; those come
+from remote.RECORDED, where the remote layer notes every command's parent and
+depends_on as the program passed them.
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import json
@@ -17,19 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pulumi
-import pulumi_command.remote as command_remote
 import pytest
 from pulumi.runtime.rpc import unwrap_rpc_secret
 
 from ha_components import remote
+from ha_components.dryrun import record_program
 from ha_components.models import validate_stack
 from ha_components.stackfile import config_from_stack_file
 from ha_components.types import Token
 
+from .helpers import waits_for
+
 ROOT = Path(__file__).resolve().parent.parent
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-COMMAND = command_remote.Command  # the real class, wrapped afresh for each program
 
 
 @dataclass
@@ -37,23 +35,11 @@ class Cmd:
     name: str
     deps: list[str]
     parent: str | None
-    inputs: dict[str, Any] = field(default_factory=dict)  # as the mock monitor received them
+    inputs: dict[str, Any] = field(default_factory=dict)  # unwrapped, plus `secret_inputs`
 
     @property
     def create(self) -> str:
         return unwrap_rpc_secret(self.inputs.get("create")) or ""
-
-
-class Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.resources: list[tuple[str, str, dict[str, Any]]] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        self.resources.append((args.typ, args.name, dict(args.inputs)))
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return {}
 
 
 @dataclass
@@ -63,50 +49,17 @@ class Program:
     outputs: dict[str, Any]
     secret_outputs: dict[str, bool]
 
-    def ancestors(self, name: str) -> set[str]:
-        seen: set[str] = set()
-        todo = list(self.commands[name].deps)
-        while todo:
-            dep = todo.pop()
-            if dep not in seen:
-                seen.add(dep)
-                todo.extend(self.commands[dep].deps if dep in self.commands else [])
-        return seen
-
     def before(self, first: str, then: str) -> bool:
-        return first in self.ancestors(then)
+        return first in waits_for(then)
 
 
-def run_program(stack, monkeypatch) -> Program:
+def run_program(stack) -> Program:
     from ha_components.topologies import build
 
-    graph: dict[str, Cmd] = {}
-
-    class Spy(COMMAND):  # type: ignore[misc,valid-type]
-        def __init__(self, resource_name: str, *args: Any, opts: pulumi.ResourceOptions | None = None, **kw: Any):
-            graph[resource_name] = Cmd(
-                resource_name, [d.pulumi_resource_name for d in (opts.depends_on or [])],
-                opts.parent.pulumi_resource_name if opts and opts.parent else None)
-            super().__init__(resource_name, *args, opts=opts, **kw)
-
-    monkeypatch.setattr(command_remote, "Command", Spy)
-    recorder = Recorder()
-    remote.reset_connections()
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        pulumi.runtime.set_mocks(recorder, project="ha-openstack", stack="test", preview=False)
-        outputs = build(stack)
-        loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
-        secret = {k: loop.run_until_complete(v.is_secret()) for k, v in outputs.items()}
-        values = {k: loop.run_until_complete(v.future()) for k, v in outputs.items()}
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
-    for typ, name, inputs in recorder.resources:
-        if typ == Token.REMOTE_COMMAND:
-            graph[name].inputs = inputs
-    return Program(graph, {name: typ for typ, name, _ in recorder.resources}, values, secret)
+    recording = record_program(lambda: build(stack))
+    commands = {name: Cmd(name, list(remote.RECORDED[name].after), remote.RECORDED[name].parent or None,
+                          inputs) for name, inputs in recording.commands}
+    return Program(commands, recording.types, recording.outputs, recording.secret_outputs)
 
 
 # Every secret of the stack gets a distinctive, valid value; none may leak into a command line.
@@ -136,8 +89,8 @@ def lab_stack(secrets: list[str] | None = None, **changes: Any):
 
 
 @pytest.fixture
-def lab(monkeypatch) -> Program:
-    return run_program(lab_stack(), monkeypatch)
+def lab() -> Program:
+    return run_program(lab_stack())
 
 
 def test_components_and_their_children(lab):
@@ -178,8 +131,8 @@ def test_galera_waits_for_the_whole_cluster_size(lab):
     assert lab.before("galera-cluster-size", "api-ctl2-units")
 
 
-def test_galera_two_nodes_and_an_arbitrator(monkeypatch):
-    program = run_program(lab_stack(galera={"nodes": ["ctl1", "ctl2"], "arbitrator": "ctl3"}), monkeypatch)
+def test_galera_two_nodes_and_an_arbitrator():
+    program = run_program(lab_stack(galera={"nodes": ["ctl1", "ctl2"], "arbitrator": "ctl3"}))
     assert program.before("galera-ctl2-start", "galera-ctl3-arbitrator-start")
     assert program.before("galera-ctl3-arbitrator-start", "galera-cluster-size")
     assert '"$size" = 3' in program.commands["galera-cluster-size"].create
@@ -219,8 +172,8 @@ def test_rabbitmq_users_and_definitions_after_every_node_runs(lab):
     assert "server_version" not in lab.commands["rabbitmq-definitions"].create  # quorum: no policy
 
 
-def test_classic_mirrored_policy_is_guarded_to_rabbitmq_below_4(monkeypatch):
-    program = run_program(lab_stack(rabbitmq={"queue_ha": "classic-mirrored"}), monkeypatch)
+def test_classic_mirrored_policy_is_guarded_to_rabbitmq_below_4():
+    program = run_program(lab_stack(rabbitmq={"queue_ha": "classic-mirrored"}))
     script = program.commands["rabbitmq-definitions"].create
     assert "server_version" in script and '-ge 4' in script
     definitions = json.loads(unwrap_rpc_secret(program.commands["rabbitmq-definitions-file"].inputs["stdin"]))
@@ -256,9 +209,9 @@ def _comparable(program: Program) -> dict[str, Any]:
             for name, cmd in program.commands.items()}
 
 
-def test_changing_one_backend_changes_only_haproxy_resources(monkeypatch):
-    before = _comparable(run_program(lab_stack(), monkeypatch))
-    after = _comparable(run_program(lab_stack(haproxy={"backends": ["ctl1", "ctl2"]}), monkeypatch))
+def test_changing_one_backend_changes_only_haproxy_resources():
+    before = _comparable(run_program(lab_stack()))
+    after = _comparable(run_program(lab_stack(haproxy={"backends": ["ctl1", "ctl2"]})))
     assert before.keys() == after.keys()
     changed = sorted(name for name in before if before[name] != after[name])
     assert changed, "the backend change must reach haproxy.cfg"
@@ -266,9 +219,9 @@ def test_changing_one_backend_changes_only_haproxy_resources(monkeypatch):
     assert {"haproxy-ctl1-config", "haproxy-ctl1-config-check", "haproxy-ctl1-reload"} <= set(changed)
 
 
-def test_no_secret_in_any_command_string(monkeypatch):
+def test_no_secret_in_any_command_string():
     secrets: list[str] = []
-    program = run_program(lab_stack(secrets), monkeypatch)
+    program = run_program(lab_stack(secrets))
     assert len(secrets) >= 8
     for name, cmd in program.commands.items():
         for key in ("create", "delete", "update"):
@@ -277,15 +230,15 @@ def test_no_secret_in_any_command_string(monkeypatch):
             assert not leaked, f"{name}.{key} holds a secret"
 
 
-def test_commands_carrying_secrets_are_marked_secret(monkeypatch):
+def test_commands_carrying_secrets_are_marked_secret():
     secrets: list[str] = []
-    program = run_program(lab_stack(secrets), monkeypatch)
+    program = run_program(lab_stack(secrets))
     carrying = []
     for name, cmd in program.commands.items():
         stdin = cmd.inputs.get("stdin")
         if any(s in (unwrap_rpc_secret(stdin) or "") for s in secrets):
             carrying.append(name)
-            assert isinstance(stdin, dict) and stdin.get(SECRET_SIG), f"{name}: stdin not secret"
+            assert "stdin" in cmd.inputs["secret_inputs"], f"{name}: stdin not secret"
     for expected in ("galera-accounts", "galera-ctl1-sst-config", "rabbitmq-users", "rabbitmq-ctl2-cookie",
                      "haproxy-ctl1-config", "keystone-bootstrap"):
         assert expected in carrying
@@ -294,9 +247,9 @@ def test_commands_carrying_secrets_are_marked_secret(monkeypatch):
         assert name not in carrying
 
 
-def test_outputs_holding_passwords_are_secret(monkeypatch):
+def test_outputs_holding_passwords_are_secret():
     secrets: list[str] = []
-    program = run_program(lab_stack(secrets), monkeypatch)
+    program = run_program(lab_stack(secrets))
     for key in ("transport_url", "database_urls"):
         assert program.secret_outputs[key], key
     assert any(s in program.outputs["transport_url"] for s in secrets)
@@ -322,8 +275,8 @@ def test_services_on_every_controller_with_memcached_and_the_same_keystone_keys(
     assert lab.before("keystone-bootstrap", "keystone-keys-export")
 
 
-def test_config_changes_roll_through_the_nodes_one_at_a_time(monkeypatch):
-    before = run_program(lab_stack(), monkeypatch)
+def test_config_changes_roll_through_the_nodes_one_at_a_time():
+    before = run_program(lab_stack())
     for service in ("galera", "rabbitmq"):
         first = "galera-cluster-size" if service == "galera" else "rabbitmq-running"
         chain = [f"{service}-{n}-rolling-restart" for n in ("ctl1", "ctl2", "ctl3")]
@@ -333,7 +286,7 @@ def test_config_changes_roll_through_the_nodes_one_at_a_time(monkeypatch):
             assert "sha256sum --quiet --check" in before.commands[name].create
             assert before.commands[name].inputs.get("triggers")
     assert before.before("galera-ctl3-rolling-restart", "api-ctl1-units")  # galera.ready
-    after = run_program(lab_stack(galera={"options": {"innodb_buffer_pool_size": "2G"}}), monkeypatch)
+    after = run_program(lab_stack(galera={"options": {"innodb_buffer_pool_size": "2G"}}))
     a, b = _comparable(before), _comparable(after)
     changed = sorted(name for name in a if a[name] != b[name])
     assert changed == sorted([f"galera-{n}-config" for n in ("ctl1", "ctl2", "ctl3")]
@@ -348,8 +301,8 @@ def example_stack():
     return validate_stack(real_secrets(data, []))
 
 
-def test_example_stack_keeps_l3_and_metadata_agents_under_pacemaker(monkeypatch):
-    program = run_program(example_stack(), monkeypatch)
+def test_example_stack_keeps_l3_and_metadata_agents_under_pacemaker():
+    program = run_program(example_stack())
     group = unwrap_rpc_secret(program.commands["network-cib"].inputs["stdin"])
     assert '<group id="g_services_network">' in group
     assert 'type="neutron-l3-agent"' in group and 'type="neutron-metadata-agent"' in group
@@ -372,8 +325,8 @@ def _scripts(program: Program) -> list[tuple[str, str]]:
     return out
 
 
-def test_every_script_parses_and_passes_shellcheck(monkeypatch):
-    program = run_program(example_stack(), monkeypatch)
+def test_every_script_parses_and_passes_shellcheck():
+    program = run_program(example_stack())
     scripts = _scripts(program)
     assert len(scripts) > 100
     for where, script in scripts:
@@ -389,8 +342,8 @@ def test_every_script_parses_and_passes_shellcheck(monkeypatch):
         assert done.returncode == 0, (where, done.stdout)
 
 
-def test_the_same_stack_builds_the_same_program(monkeypatch):
+def test_the_same_stack_builds_the_same_program():
     """A second `pulumi up` with unchanged config must find nothing to change."""
-    first = _comparable(run_program(lab_stack(), monkeypatch))
-    second = _comparable(run_program(lab_stack(), monkeypatch))
+    first = _comparable(run_program(lab_stack()))
+    second = _comparable(run_program(lab_stack()))
     assert first == second

@@ -10,35 +10,19 @@ from ha_components.dryrun import record_program
 from ha_components.models import StackConfig
 from ha_components.topologies import build
 
-from .helpers import secret_values
+from .helpers import secret_values, waits_for
 
 Commands = dict[str, dict[str, Any]]
 
 
 def run(stack: StackConfig) -> tuple[Commands, dict[str, bool]]:
-    commands, secret_outputs = record_program(lambda: build(stack))
-    return dict(commands), secret_outputs
+    recording = record_program(lambda: build(stack))
+    return dict(recording.commands), recording.secret_outputs
 
 
 @pytest.fixture
 def lab_ap(runtime_stack: Callable[..., StackConfig]) -> StackConfig:
     return runtime_stack("lab-ap")
-
-
-def after(name: str) -> set[str]:
-    """Everything `name` waits for, directly or through what it waits for."""
-    seen: set[str] = set()
-    todo = list(remote.RECORDED[name].after)
-    while todo:
-        dep = todo.pop()
-        if dep in seen:
-            continue
-        seen.add(dep)
-        if dep in remote.RECORDED:
-            todo.extend(remote.RECORDED[dep].after)
-        else:  # a component: waits for what its children wait for? no - depends on it as a whole
-            todo.extend(n for n, r in remote.RECORDED.items() if r.parent == dep)
-    return seen
 
 
 def test_every_command_has_its_component_as_parent(lab_ap: StackConfig) -> None:
@@ -55,21 +39,21 @@ def test_cluster_is_up_before_any_cib_push(lab_ap: StackConfig) -> None:
     cib_pushes = [n for n in commands if n.endswith("-cib")]
     assert len(cib_pushes) == 6
     for name in cib_pushes:
-        assert "cluster-ready" in after(name), name
-        assert {f"cluster-{n}-start" for n in ("ctl1", "ctl2", "ctl3")} <= after(name)
+        assert "cluster-ready" in waits_for(name), name
+        assert {f"cluster-{n}-start" for n in ("ctl1", "ctl2", "ctl3")} <= waits_for(name)
         assert remote.RECORDED[name].host == "ctl1"  # one node applies every change
-    assert "cluster-cib" in after("mysql-cib")  # fencing and properties first
+    assert "cluster-cib" in waits_for("mysql-cib")  # fencing and properties first
 
 
 def test_drbd_promoted_before_mkfs_before_pacemaker_resources(lab_ap: StackConfig) -> None:
     commands, _ = run(lab_ap)
     init = "drbd-mysql-initialize"
-    assert {"drbd-mysql-ctl1-up", "drbd-mysql-ctl2-up", "drbd-mysql-ctl1-create-md"} <= after(init)
+    assert {"drbd-mysql-ctl1-up", "drbd-mysql-ctl2-up", "drbd-mysql-ctl1-create-md"} <= waits_for(init)
     script = commands[init]["create"]
     assert script.index("primary --force") < script.index("mkfs -t xfs") < script.index("secondary")
     assert "mysql_install_db" in script
-    assert init in after("drbd-mysql-cib")
-    assert "drbd-mysql-cib" in after("mysql-cib")
+    assert init in waits_for("drbd-mysql-cib")
+    assert "drbd-mysql-cib" in waits_for("mysql-cib")
     # Only one node promotes for the first time.
     assert sorted(n for n in commands if "initialize" in n) == ["drbd-mysql-initialize", "drbd-rabbitmq-initialize"]
 
@@ -90,7 +74,7 @@ def test_rabbitmq_cookie_is_secret_and_on_both_drbd_nodes_before_first_promotion
     for name in cookies:
         assert "stdin" in commands[name]["secret_inputs"]
         assert "chmod 0400" in commands[name]["create"] and "chown rabbitmq:rabbitmq" in commands[name]["create"]
-        assert name in after("drbd-rabbitmq-initialize")
+        assert name in waits_for("drbd-rabbitmq-initialize")
 
 
 def test_no_secret_in_any_command_line(lab_ap: StackConfig) -> None:
