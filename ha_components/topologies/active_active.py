@@ -97,7 +97,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         admin_openrc=FileSpec("/root/.ha-openstack-admin-openrc", admin_openrc(
             ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
     if "keystone" in ops.services:
-        _keystone(ops, cluster, api, auth_url, public_host)
+        _keystone(ops, cluster, api, auth_url, public_host, vip_host, galera_port)
     if pacemaker_agents:
         OpenStackServiceVip("network", ServiceVipArgs(
             None, stack.networks, cluster, group_id="g_services_network",
@@ -161,12 +161,12 @@ def _transport(spec, hosts) -> str:  # type: ignore[no-untyped-def]
 
 
 def _keystone(ops, cluster: PacemakerCluster, api: OpenStackServiceVip, auth_url: str,  # type: ignore[no-untyped-def]
-              public_host: str) -> None:
+              public_host: str, db_host: str, db_port: int) -> None:
     """One schema and admin user (first controller); the same fernet keys on every controller."""
     first = cluster.nodes[0]
     bootstrap = remote.run("keystone-bootstrap", first, render_template(
         "scripts/keystone-bootstrap.sh.j2", region=ops.region, admin_url=auth_url, internal_url=auth_url,
-        public_url=f"http://{public_host}:5000/v3"),
+        public_url=f"http://{public_host}:5000/v3", db_host=db_host, db_port=db_port, timeout_seconds=300),
         parent=api, depends_on=[api.cib], stdin=ops.admin_password.get_secret_value() + "\n", secret=True)
     keys = remote.run("keystone-keys-export", first, render_template("scripts/keystone-keys-export.sh.j2"),
                       parent=api, depends_on=[bootstrap], secret=True)
