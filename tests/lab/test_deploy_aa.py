@@ -201,3 +201,45 @@ def test_keystone_issues_a_token_through_the_vip_valid_on_every_controller(aa):
             assert response.status == 200, n
     # The operator's openrc on ctl1 works too.
     on("ctl1", f". {OPENRC} && openstack token issue -f value -c id >/dev/null", timeout=120)
+
+
+def test_zz_fencing_reboots_a_controller_that_comes_back_with_its_services(aa):
+    """Last (it power-cycles ctl3): Pacemaker's fence device really fences, and the node
+    rejoins Pacemaker, Galera and RabbitMQ by itself."""
+    on("ctl3", "touch /run/ha-e2e-before-fence")  # /run is a tmpfs: gone after a reboot
+    start = time.monotonic()
+    on("ctl1", "stonith_admin --reboot ctl3 --timeout 120", timeout=180)
+    deadline, rc = time.monotonic() + 60, None
+    while time.monotonic() < deadline:  # 255: no SSH yet (booting), 0: the marker survived
+        rc = on("ctl3", "test -e /run/ha-e2e-before-fence", check=False, timeout=20).returncode
+        if rc != 255:
+            break
+        time.sleep(1)
+    assert rc == 1, f"ctl3 was not rebooted (or is not back): test -e exited {rc}"
+
+    def settled() -> str | None:
+        mon = crm_mon()
+        node = next(n for n in mon.find("nodes") if n.get("name") == "ctl3")
+        if node.get("online") != "true":
+            return "ctl3 is not online in Pacemaker"
+        haproxy = [r for r in mon.find("resources").iter("resource") if r.get("id") == "p_haproxy"
+                   and r.get("role") == "Started"]
+        if len(haproxy) != 3:
+            return "cl_haproxy does not run on 3 nodes"
+        state = on("ctl3", "mysql -N -B -e \"SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'\"",
+                   check=False).stdout.split()
+        if state[-1:] != ["Synced"]:
+            return f"Galera on ctl3: {state}"
+        running = on("ctl1", "rabbitmqctl cluster_status --formatter json", check=False).stdout
+        if not running or len(json.loads(running)["running_nodes"]) != 3:
+            return "RabbitMQ has not 3 running nodes"
+        return None
+
+    deadline, why = time.monotonic() + 240, "not checked"
+    while time.monotonic() < deadline:
+        why = settled()
+        if why is None:
+            break
+        time.sleep(3)
+    assert why is None, f"ctl3 did not come back after its fence within 240 s: {why}"
+    print(f"\nfence reboot of ctl3 to everything back: {time.monotonic() - start:.1f}s")
