@@ -1,6 +1,6 @@
 """Issue 5, active/active: the real engine deploys stacks/Pulumi.lab-aa.yaml onto the lab.
 
-One deployment per session (fixture `aa`): `tools/lab reset` (a fresh base, whatever ran
+One deployment for the module (fixture `aa`): `tools/lab reset` (a fresh base, whatever ran
 before, e.g. test_lab.py's power cycles), a cold `pulumi up` through the automation API
 (tests/engine/engine_helpers.py), then a second `up` that must change nothing. The tests
 check the running control plane; at the end the lab is reset again so that nothing of
@@ -56,7 +56,9 @@ class Deployment:
         return getattr(value, "value", value)
 
 
-@pytest.fixture(scope="session")
+# Module scope: one deployment for this module, and its teardown (reset) runs when the
+# module ends, before test_lab.py, whose cluster test expects disabled cluster units.
+@pytest.fixture(scope="module")
 def aa(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.fail("the lab needs root (network namespaces, overlay mounts, systemd-nspawn)", pytrace=False)
