@@ -93,7 +93,13 @@ def content_hash(content: Content) -> pulumi.Output[str]:
 
 
 def bash(script: str) -> str:
-    return "bash -euo pipefail -c " + shlex.quote(script.strip() + "\n")
+    # The options are set inside the script, not on bash's command line: started by sshd,
+    # Debian's bash reads /etc/bash.bashrc first, whose `[ -z "$PS1" ]` fails under -u and
+    # put "PS1: unbound variable" into every command's output.
+    return "bash -c " + shlex.quote(STRICT + script.strip() + "\n")
+
+
+STRICT = "set -euo pipefail\n"
 
 
 def run(

@@ -107,15 +107,18 @@ class OpenStackServiceVip(pulumi.ComponentResource):
             prepared += pkgs + files + scripts + units
         deps = [*args.depends_on, *prepared] + ([args.storage.cib] if args.storage else [])
         self.cib = cluster.cib_change(service_vip_cib(name, args), parent=self, depends_on=deps)
+        # The admin openrc on the first node: for the endpoints, the readiness check and the operator.
+        self.openrc: pulumi.Resource | None = None
+        if args.admin_openrc is not None:
+            self.openrc = remote.push_file(f"{name}-admin-openrc", cluster.cib_node, args.admin_openrc.path,
+                                           args.admin_openrc.content, parent=self, mode="0600", secret=True,
+                                           depends_on=[cluster.ready])
         if args.endpoints:
-            if args.admin_openrc is None:
+            if self.openrc is None or args.admin_openrc is None:
                 raise ValueError(f"{name}: endpoints need admin_openrc")
-            openrc = remote.push_file(f"{name}-admin-openrc", cluster.cib_node, args.admin_openrc.path,
-                                      args.admin_openrc.content, parent=self, mode="0600", secret=True,
-                                      depends_on=[cluster.ready])
             self.endpoints = remote.run(f"{name}-endpoints", cluster.cib_node, render_template(
                 "scripts/keystone-endpoints.sh.j2", openrc=args.admin_openrc.path, region=args.region,
-                endpoints=args.endpoints, timeout_seconds=300), parent=self, depends_on=[self.cib, openrc])
+                endpoints=args.endpoints, timeout_seconds=300), parent=self, depends_on=[self.cib, self.openrc])
 
         iface = vip_interface(args.vip, args.networks) if args.vip else None
         self.address = pulumi.Output.from_input(str(iface.ip) if iface else None)

@@ -148,4 +148,4 @@ def test_one_connection_object_per_host(lab_ap: StackConfig) -> None:
 def test_every_script_is_strict_bash(lab_ap: StackConfig) -> None:
     commands, _ = run(lab_ap)
     for name, inputs in commands.items():
-        assert inputs["create"].startswith("bash -euo pipefail -c "), name
+        assert inputs["create"].startswith("bash -c 'set -euo pipefail\n"), name

@@ -94,10 +94,10 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         node_scripts={"keystone-keys": render_template("scripts/keystone-keys.sh.j2")}
         if "keystone" in ops.services else {},
         depends_on=[galera.ready, rabbit.ready, haproxy.cib], endpoints=endpoints, region=ops.region,
-        admin_openrc=FileSpec("/root/.ha-openstack-admin-openrc", admin_openrc(
+        admin_openrc=FileSpec(ADMIN_OPENRC, admin_openrc(
             ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
     if "keystone" in ops.services:
-        _keystone(ops, cluster, api, auth_url, public_host)
+        _keystone(ops, cluster, api, auth_url, public_host, vip_host, galera_port, ADMIN_OPENRC)
     if pacemaker_agents:
         OpenStackServiceVip("network", ServiceVipArgs(
             None, stack.networks, cluster, group_id="g_services_network",
@@ -120,6 +120,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
 
 
 PACEMAKER_AGENTS = ("neutron-l3-agent", "neutron-metadata-agent")
+ADMIN_OPENRC = "/root/.ha-openstack-admin-openrc"
 
 
 def _agent_primitive(name: str, agents: str) -> Primitive:
@@ -161,16 +162,21 @@ def _transport(spec, hosts) -> str:  # type: ignore[no-untyped-def]
 
 
 def _keystone(ops, cluster: PacemakerCluster, api: OpenStackServiceVip, auth_url: str,  # type: ignore[no-untyped-def]
-              public_host: str) -> None:
+              public_host: str, db_host: str, db_port: int, openrc_path: str) -> None:
     """One schema and admin user (first controller); the same fernet keys on every controller."""
     first = cluster.nodes[0]
     bootstrap = remote.run("keystone-bootstrap", first, render_template(
         "scripts/keystone-bootstrap.sh.j2", region=ops.region, admin_url=auth_url, internal_url=auth_url,
-        public_url=f"http://{public_host}:5000/v3"),
+        public_url=f"http://{public_host}:5000/v3", db_host=db_host, db_port=db_port, timeout_seconds=300),
         parent=api, depends_on=[api.cib], stdin=ops.admin_password.get_secret_value() + "\n", secret=True)
     keys = remote.run("keystone-keys-export", first, render_template("scripts/keystone-keys-export.sh.j2"),
                       parent=api, depends_on=[bootstrap], secret=True)
-    for node in cluster.nodes[1:]:
-        remote.run(f"keystone-{node.name}-keys-import", node, render_template(
-            "scripts/keystone-keys-import.sh.j2", source=first.name), parent=api, depends_on=[keys],
-            stdin=keys.stdout, secret=True)
+    imports = [remote.run(f"keystone-{node.name}-keys-import", node, render_template(
+        "scripts/keystone-keys-import.sh.j2", source=first.name), parent=api, depends_on=[keys],
+        stdin=keys.stdout, secret=True) for node in cluster.nodes[1:]]
+    # `up` is done when keystone issues a token through the VIP: its uwsgi workers load
+    # lazily and HAProxy forwards only after two passing checks.
+    assert api.openrc is not None and openrc_path
+    remote.run("keystone-ready", first, render_template(
+        "scripts/keystone-ready.sh.j2", openrc=openrc_path, timeout_seconds=300),
+        parent=api, depends_on=[bootstrap, *imports, api.openrc])

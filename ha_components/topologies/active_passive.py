@@ -122,7 +122,8 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
     if "keystone" in ops.services:
         for node in cluster.nodes:
             remote.run(f"keystone-{node.name}-bootstrap", node, _on_active("p_keystone", render_template(
-                "scripts/keystone-bootstrap.sh.j2", region=ops.region,
+                "scripts/keystone-bootstrap.sh.j2", region=ops.region, db_host=str(db_vip.address),
+                db_port=3306, timeout_seconds=300,
                 admin_url=auth_url, internal_url=auth_url, public_url=f"http://{public_host}:5000/v3")),
                 parent=api, depends_on=[api.cib], stdin=ops.admin_password.get_secret_value() + "\n",
                 secret=True)

@@ -1,0 +1,253 @@
+"""Issue 5, active/active: the real engine deploys stacks/Pulumi.lab-aa.yaml onto the lab.
+
+One deployment for the module (fixture `aa`): `tools/lab reset` (a fresh base, whatever ran
+before, e.g. test_lab.py's power cycles), a cold `pulumi up` through the automation API
+(tests/engine/engine_helpers.py), then a second `up` that must change nothing. The tests
+check the running control plane; at the end the lab is reset again so that nothing of
+this cluster is left for the next test module.
+
+Like every lab test, these FAIL (never skip) when the lab or the toolchain is missing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.request
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from .conftest import NODES, REPO, addr, lab, on
+
+sys.path.insert(0, str(REPO / "tests" / "engine"))
+from engine_helpers import EngineStack, EngineUp, toolchain_env  # noqa: E402
+
+pytestmark = [pytest.mark.lab]
+
+STACK = "lab-aa"
+STACK_FILE = REPO / "stacks" / f"Pulumi.{STACK}.yaml"
+VIP = "10.77.1.110"
+OPENRC = "/root/.ha-openstack-admin-openrc"
+# The HAProxy listeners of the services this stack deploys (openstack.services: [keystone]);
+# the seed's other listeners have no backend running on the lab.
+DEPLOYED_LISTENERS = ("galera_cluster", "keystone_public_cluster", "keystone_admin_cluster")
+
+
+def ssh_logins(node: str) -> int:
+    """sshd logins so far on node, this query's own included (it waits for the journal)."""
+    out = on(node, "sleep 1; journalctl -u ssh -o cat --no-pager | grep -c 'Accepted publickey' || true").stdout
+    return int(out.strip() or 0)
+
+
+@dataclass
+class Deployment:
+    first: EngineUp
+    second: EngineUp
+    logins_during_second: dict[str, int]
+    resources: int
+
+    def output(self, key):
+        value = self.first.outputs[key]
+        return getattr(value, "value", value)
+
+
+# Module scope: one deployment for this module, and its teardown (reset) runs when the
+# module ends, before test_lab.py, whose cluster test expects disabled cluster units.
+@pytest.fixture(scope="module")
+def aa(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.fail("the lab needs root (network namespaces, overlay mounts, systemd-nspawn)", pytrace=False)
+    toolchain_env()  # fails with the install hint when the engine is missing
+    start = time.monotonic()
+    lab("reset")
+    reset_s = time.monotonic() - start
+    stack = EngineStack(REPO, STACK, tmp_path_factory.mktemp("lab-aa"))
+    try:
+        first = stack.up(STACK_FILE)
+        before = {n: ssh_logins(n) for n in NODES}
+        second = stack.up(STACK_FILE)
+        logins = {n: ssh_logins(n) - before[n] - 1 for n in NODES}
+        # The engine counts resources without the provider instance the state also holds.
+        resources = len([r for r in stack.resources() if not r["type"].startswith("pulumi:providers:")])
+        print(f"\nlab-aa: reset {reset_s:.1f}s, cold up {first.seconds:.1f}s, no-op up {second.seconds:.1f}s, "
+              f"{resources} resources in the state, summaries {first.summary} / {second.summary}")
+        yield Deployment(first, second, logins, resources)
+    finally:
+        # Leave a clean base for the next tests (test_lab.py builds its own cluster).
+        lab("reset")
+
+
+def crm_mon() -> ET.Element:
+    return ET.fromstring(on("ctl1", "crm_mon -1 --output-as=xml").stdout)
+
+
+def test_cold_up_creates_everything(aa):
+    assert set(aa.first.summary) == {"create"}, aa.first.summary
+    assert aa.first.summary["create"] == aa.resources
+    assert aa.output("galera_cluster_size") == 3
+    assert aa.output("api_vip") == VIP
+
+
+def test_second_up_changes_nothing_and_runs_no_remote_command(aa):
+    assert set(aa.second.summary) == {"same"}, aa.second.summary
+    assert aa.second.summary["same"] == aa.resources
+    assert aa.logins_during_second == {n: 0 for n in NODES}, "the no-op up opened SSH sessions"
+
+
+def test_pacemaker_every_node_online_every_resource_started_stonith_on(aa):
+    mon = crm_mon()
+    nodes = {n.get("name"): n for n in mon.find("nodes")}
+    assert sorted(nodes) == NODES
+    for name, node in nodes.items():
+        assert node.get("online") == "true" and node.get("unclean") == "false", f"{name}: {node.attrib}"
+    resources = list(mon.find("resources").iter("resource"))
+    assert resources, "no resources"
+    for r in resources:
+        assert r.get("role") == "Started" and r.get("active") == "true" and r.get("failed") == "false", r.attrib
+    haproxy = [r for r in resources if r.get("id") == "p_haproxy"]
+    assert len(haproxy) == 3, "cl_haproxy runs on every node"
+    assert mon.find("failures") is None or len(mon.find("failures")) == 0, ET.tostring(mon.find("failures"))
+    assert on("ctl1", "crm_attribute --type crm_config --name stonith-enabled --query --quiet").stdout.strip() == "true"
+    fence = [r for r in resources if r.get("resource_agent") == "stonith:fence_halab"]
+    assert len(fence) == 1, "the lab's fence device is configured and started"
+    on("ctl1", "stonith_admin --list-registered | grep -q st_lab")
+    assert on("ctl1", "stonith_admin --list ctl3").stdout.strip().splitlines()[:1] == ["st_lab"]
+    vip = [r for r in resources if r.get("id") == "p_ip_api"]
+    where = vip[0].find("node").get("name")
+    on(where, f"ip -4 -o addr show | grep -q ' {VIP}/'")
+
+
+def test_galera_three_nodes_all_synced(aa):
+    for n in NODES:
+        out = on(n, "mysql -N -B -e \"SHOW GLOBAL STATUS WHERE Variable_name IN "
+                    "('wsrep_cluster_size','wsrep_local_state_comment','wsrep_cluster_status')\"").stdout
+        status = dict(line.split("\t") for line in out.strip().splitlines())
+        assert status == {"wsrep_cluster_size": "3", "wsrep_local_state_comment": "Synced",
+                          "wsrep_cluster_status": "Primary"}, f"{n}: {status}"
+
+
+def test_a_row_written_through_the_vip_is_read_on_every_node(aa):
+    url = urlsplit(aa.output("database_urls")["keystone"])
+    assert url.hostname == VIP
+    value = uuid.uuid4().hex
+    table = "keystone.ha_e2e_probe"
+    sql = (f"CREATE TABLE IF NOT EXISTS {table} (id INT PRIMARY KEY AUTO_INCREMENT, v CHAR(32)); "
+           f"INSERT INTO {table} (v) VALUES ('{value}');")
+    # Through HAProxy on the VIP with the keystone account (password on stdin), from ctl3.
+    on("ctl3", f"IFS= read -r MYSQL_PWD; export MYSQL_PWD; mysql -h {VIP} -P {url.port or 3306} "
+               f"-u {url.username} -e \"{sql}\"", input=unquote(url.password) + "\n")
+    try:
+        for n in NODES:
+            out = on(n, f"mysql -N -B -e \"SELECT COUNT(*) FROM {table} WHERE v = '{value}'\"").stdout
+            assert out.strip() == "1", f"{n} does not have the row"
+    finally:
+        on("ctl1", f"mysql -e 'DROP TABLE IF EXISTS {table}'", check=False)
+
+
+def test_rabbitmq_three_running_nodes_and_a_quorum_queue_on_all(aa):
+    want = sorted(f"rabbit@{n}" for n in NODES)
+    for n in NODES:
+        status = json.loads(on(n, "rabbitmqctl cluster_status --formatter json").stdout)
+        assert sorted(status["running_nodes"]) == want, f"{n}: {status['running_nodes']}"
+    transport = urlsplit(aa.output("transport_url").split(",")[0])
+    queue = f"ha-e2e-{uuid.uuid4().hex[:8]}"
+    declare = ("import amqp, sys; c = amqp.Connection(sys.argv[1], userid=sys.argv[2], password=sys.stdin.readline()"
+               ".rstrip('\\n'), virtual_host='/'); c.connect(); ch = c.channel(); "
+               "ch.queue_declare(sys.argv[3], durable=True, auto_delete=False, "
+               "arguments={'x-queue-type': 'quorum'}); c.close()")
+    on("ctl2", f"python3 -c \"{declare}\" {addr('ctl2')}:5672 {transport.username} {queue}",
+       input=unquote(transport.password) + "\n")
+    try:
+        rows = on("ctl1", "rabbitmqctl list_queues --quiet --formatter json name type members").stdout
+        found = [q for q in json.loads(rows) if q["name"] == queue]
+        assert found and found[0]["type"] == "quorum", rows
+        assert sorted(found[0]["members"]) == want, found
+    finally:
+        on("ctl1", f"rabbitmqctl delete_queue {queue}", check=False)
+
+
+def test_haproxy_backends_of_the_deployed_services_are_up(aa):
+    for n in NODES:
+        stats = on(n, "echo 'show stat' | socat stdio /run/haproxy/admin.sock").stdout.splitlines()
+        header = stats[0].lstrip("# ").split(",")
+        rows = [dict(zip(header, line.split(","))) for line in stats[1:] if line]
+        for listener in DEPLOYED_LISTENERS:
+            servers = [r for r in rows if r["pxname"] == listener and r["svname"] not in ("FRONTEND", "BACKEND")]
+            assert sorted(r["svname"] for r in servers) == NODES, f"{n}: {listener}"
+            down = {r["svname"]: (r["status"], r["check_status"]) for r in servers if r["status"] != "UP"}
+            assert not down, f"{n}: {listener} backends not UP: {down}"
+
+
+def test_keystone_issues_a_token_through_the_vip_valid_on_every_controller(aa):
+    password = on("ctl1", f". {OPENRC} && printf %s \"$OS_PASSWORD\"").stdout
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    request = urllib.request.Request(f"http://{VIP}:5000/v3/auth/tokens", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:  # from the lab host, through HAProxy
+        assert response.status == 201
+        token = response.headers["X-Subject-Token"]
+        catalog = json.load(response)["token"]["catalog"]
+    assert any(s["type"] == "identity" for s in catalog)
+    # Every controller validates it: they share the fernet keys.
+    for n in NODES:
+        check = urllib.request.Request(f"http://{addr(n)}:5000/v3/auth/tokens",
+                                       headers={"X-Auth-Token": token, "X-Subject-Token": token})
+        with urllib.request.urlopen(check, timeout=30) as response:
+            assert response.status == 200, n
+    # The operator's openrc on ctl1 works too.
+    on("ctl1", f". {OPENRC} && openstack token issue -f value -c id >/dev/null", timeout=120)
+
+
+def test_zz_fencing_reboots_a_controller_that_comes_back_with_its_services(aa):
+    """Last (it power-cycles ctl3): Pacemaker's fence device really fences, and the node
+    rejoins Pacemaker, Galera and RabbitMQ by itself.
+
+    Off, then on, as two operations: with `--reboot` a lab machine boots (~1.5 s) and joins
+    before the fencer has reported the result, and Pacemaker on it then stops itself ("We
+    were allegedly just fenced"); real hardware does not boot that fast."""
+    on("ctl3", "touch /run/ha-e2e-before-fence")  # /run is a tmpfs: gone after a reboot
+    start = time.monotonic()
+    on("ctl1", "stonith_admin --fence ctl3 --timeout 120", timeout=180)
+    assert lab("status", "ctl3", check=False).returncode == 2, "ctl3 is still powered on after its fence"
+    on("ctl1", "stonith_admin --unfence ctl3 --timeout 120", timeout=180)
+    deadline, rc = time.monotonic() + 60, None
+    while time.monotonic() < deadline:  # 255: no SSH yet (booting), 0: the marker survived
+        rc = on("ctl3", "test -e /run/ha-e2e-before-fence", check=False, timeout=20).returncode
+        if rc != 255:
+            break
+        time.sleep(1)
+    assert rc == 1, f"ctl3 was not rebooted (or is not back): test -e exited {rc}"
+
+    def settled() -> str | None:
+        mon = crm_mon()
+        node = next(n for n in mon.find("nodes") if n.get("name") == "ctl3")
+        if node.get("online") != "true":
+            return "ctl3 is not online in Pacemaker"
+        haproxy = [r for r in mon.find("resources").iter("resource") if r.get("id") == "p_haproxy"
+                   and r.get("role") == "Started"]
+        if len(haproxy) != 3:
+            return "cl_haproxy does not run on 3 nodes"
+        state = on("ctl3", "mysql -N -B -e \"SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'\"",
+                   check=False).stdout.split()
+        if state[-1:] != ["Synced"]:
+            return f"Galera on ctl3: {state}"
+        running = on("ctl1", "rabbitmqctl cluster_status --formatter json", check=False).stdout
+        if not running or len(json.loads(running)["running_nodes"]) != 3:
+            return "RabbitMQ has not 3 running nodes"
+        return None
+
+    deadline, why = time.monotonic() + 240, "not checked"
+    while time.monotonic() < deadline:
+        why = settled()
+        if why is None:
+            break
+        time.sleep(3)
+    assert why is None, f"ctl3 did not come back after its fence within 240 s: {why}"
+    print(f"\nfence (off, on) of ctl3 to everything back: {time.monotonic() - start:.1f}s")
