@@ -34,37 +34,38 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
     cluster = PacemakerCluster("cluster", PacemakerClusterArgs(
         stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes]))
 
+    def on_drbd(name: str, vip_name: str, volume_name: str, service: Primitive, packages: list[str],
+                files: list[FileSpec], initial_data: str) -> OpenStackServiceVip:
+        """The seed's pattern: a DRBD volume, and a group of VIP, filesystem and service on it."""
+        vol = stack.volume(volume_name)
+        volume = DrbdVolume(f"drbd-{vol.name}", DrbdVolumeArgs(
+            vol, [hosts[n] for n in vol.nodes], cluster, packages=packages,
+            disable_units=[service.agent.removeprefix("systemd:")], files=files, initial_data=initial_data))
+        return OpenStackServiceVip(name, ServiceVipArgs(
+            stack.vip(vip_name), stack.networks, cluster, storage=volume, group_id=f"g_{name}",
+            services=[service]))
+
     # MySQL on DRBD behind its VIP (seed: p_ip_mysql, p_fs_mysql, p_mysql in g_mysql).
     db_vip, db_vol = stack.vip(db.vip), stack.volume(db.volume)
-    mysql_cnf = FileSpec("/etc/mysql/mariadb.conf.d/90-ha-openstack.cnf", render_template(
-        "mysql-drbd.cnf.j2", bind_address=str(db_vip.address), datadir=db_vol.mount_point))
-    mysql_volume = DrbdVolume(f"drbd-{db_vol.name}", DrbdVolumeArgs(
-        db_vol, [hosts[n] for n in db_vol.nodes], cluster,
-        packages=["mariadb-server"], disable_units=["mariadb"], files=[mysql_cnf],
+    mysql = on_drbd("mysql", db.vip, db.volume, Primitive("p_mysql", "systemd:mariadb", ops=(
+        Op("start", timeout="120s"), Op("stop", timeout="120s"), Op("monitor", "20s", timeout="10s"))),
+        packages=["mariadb-server"],
+        files=[FileSpec("/etc/mysql/mariadb.conf.d/90-ha-openstack.cnf", render_template(
+            "mysql-drbd.cnf.j2", bind_address=str(db_vip.address), datadir=db_vol.mount_point))],
         initial_data='mysql_install_db --datadir="$MOUNT" --user=mysql >/dev/null\n'
-                     'chown mysql:mysql "$MOUNT"'))
-    mysql = OpenStackServiceVip("mysql", ServiceVipArgs(
-        db_vip, stack.networks, cluster, storage=mysql_volume, group_id="g_mysql",
-        services=[Primitive("p_mysql", "systemd:mariadb", ops=(
-            Op("start", timeout="120s"), Op("stop", timeout="120s"),
-            Op("monitor", "20s", timeout="10s")))]))
+                     'chown mysql:mysql "$MOUNT"')
 
     # RabbitMQ on DRBD behind its VIP, one node name on both nodes (seed: rabbit@localhost).
     mq_vip, mq_vol = stack.vip(mq.vip), stack.volume(mq.volume)
-    cookie = FileSpec("/var/lib/rabbitmq/.erlang.cookie", mq.erlang_cookie.get_secret_value(),
-                      mode="0400", owner="rabbitmq", group="rabbitmq", secret=True)
-    env = FileSpec("/etc/rabbitmq/rabbitmq-env.conf", render_template(
-        "rabbitmq-env.conf.j2", nodename="rabbit@localhost", bind_address=str(mq_vip.address)))
-    rabbit_volume = DrbdVolume(f"drbd-{mq_vol.name}", DrbdVolumeArgs(
-        mq_vol, [hosts[n] for n in mq_vol.nodes], cluster,
-        packages=["rabbitmq-server"], disable_units=["rabbitmq-server"], files=[cookie, env],
+    rabbit = on_drbd("rabbitmq", mq.vip, mq.volume, Primitive("p_rabbitmq", "systemd:rabbitmq-server", ops=(
+        Op("start", timeout="200s"), Op("stop", timeout="200s"), Op("monitor", "20s", timeout="30s"))),
+        packages=["rabbitmq-server"],
+        files=[FileSpec("/var/lib/rabbitmq/.erlang.cookie", mq.erlang_cookie.get_secret_value(),
+                        mode="0400", owner="rabbitmq", group="rabbitmq", secret=True),
+               FileSpec("/etc/rabbitmq/rabbitmq-env.conf", render_template(
+                   "rabbitmq-env.conf.j2", nodename="rabbit@localhost", bind_address=str(mq_vip.address)))],
         initial_data='cp -a /var/lib/rabbitmq/.erlang.cookie "$MOUNT"/\n'
-                     'chown rabbitmq:rabbitmq "$MOUNT"'))
-    rabbit = OpenStackServiceVip("rabbitmq", ServiceVipArgs(
-        mq_vip, stack.networks, cluster, storage=rabbit_volume, group_id="g_rabbitmq",
-        services=[Primitive("p_rabbitmq", "systemd:rabbitmq-server", ops=(
-            Op("start", timeout="200s"), Op("stop", timeout="200s"),
-            Op("monitor", "20s", timeout="30s")))]))
+                     'chown rabbitmq:rabbitmq "$MOUNT"')
 
     # Databases and the queue user, created where the groups run.
     passwords = {p: s.get_secret_value() for p, s in ops.service_passwords.items()}
