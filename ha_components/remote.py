@@ -113,9 +113,12 @@ def run(
     triggers: Sequence[pulumi.Input[object]] | None = None,
     delete: str | None = None,
     secret: bool = False,
-    replace_first: bool = False,
 ) -> remote.Command:
-    """An idempotent script on one host. `secret` marks stdin and outputs secret."""
+    """An idempotent script on one host. `secret` marks stdin and outputs secret.
+
+    A command with both `triggers` and `delete` is deleted before its replacement runs: its
+    delete undoes what create did (stops a unit), which must not happen after the new create.
+    """
     RECORDED[name] = Recorded(host.name, "command", None, _name(parent),
                               tuple(_name(r) for r in depends_on))
     if secret and stdin is not None:
@@ -131,7 +134,7 @@ def run(
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(depends_on),
-            delete_before_replace=replace_first,
+            delete_before_replace=bool(delete and triggers),
             additional_secret_outputs=["stdin", "stdout"] if secret else None,
         ),
     )

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from engine_helpers import PROGRAMS, Secret
+from engine_helpers import PROGRAMS, REPO, Secret
 from sshd import free_port
 
 pytestmark = pytest.mark.engine
@@ -100,6 +100,18 @@ def test_changed_stdin_updates_and_changed_triggers_replace(sshd, workdir, engin
     assert lines(workdir / "writer.deleted") == ["deleted prev=wrote"]
     # The delete of the old writer ran after the new one's create: the file is gone.
     assert not (workdir / "file.txt").exists()
+
+
+def test_sdk_command_that_stops_what_it_started_is_deleted_before_its_replacement(
+        sshd, workdir, engine_stack):
+    """remote.run with triggers and a delete (a unit it enables, e.g. Galera's health
+    socket): on replace, the old delete must not stop what the new create just started."""
+    stack = engine_stack(PROGRAM, STACK)
+    sdk = {"mode": "sdk", "sdkPath": str(REPO)}
+    stack.up(config_for(sshd, workdir, **sdk))
+    replaced = stack.up(config_for(sshd, workdir, trigger="t2", **sdk))
+    assert replaced.summary == {"replace": 1, "same": 2}  # the stack and the holder
+    assert lines(workdir / "unit.log") == ["start", "stop", "start"]  # running at the end
 
 
 def test_destroy_runs_the_delete_command(sshd, workdir, engine_stack):

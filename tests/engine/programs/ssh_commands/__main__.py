@@ -6,8 +6,9 @@ Config (set by tests/engine/test_ssh_commands.py):
   payload                                  stdin of `writer` (often a secret)
   trigger                                  `writer`'s triggers
   mode                                     "pair" (default), "fail", "closed", "many",
-                                           "proxy", "hostKey" or "local"
+                                           "proxy", "hostKey", "local" or "sdk"
   closedPort, count, hostKey               for mode=closed / mode=many / mode=hostKey
+  sdkPath                                  for mode=sdk: the directory holding ha_components
 """
 
 import pulumi
@@ -107,3 +108,17 @@ elif mode == "local":
         environment={"HA_GREETING": "hi"},
     )
     pulumi.export("localStdout", local.stdout)
+elif mode == "sdk":
+    # A unit started by ha_components.remote.run: its delete stops what its create started.
+    import sys
+
+    sys.path.insert(0, config.require("sdkPath"))  # the checkout under test
+    from ha_components import remote
+    from ha_components.models import Host
+
+    target = Host(name="target", addresses=["127.0.0.1"], ssh={
+        "host": config.require("host"), "port": config.require_int("port"),
+        "user": config.require("user"), "private_key": config.require("privateKey")})
+    holder = pulumi.ComponentResource("test:index:Holder", "holder")
+    remote.run("unit", remote.connect(target), f"echo start >> {d}/unit.log", parent=holder,
+               triggers=[config.get("trigger") or "t1"], delete=f"echo stop >> {d}/unit.log")
