@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+import xml.etree.ElementTree as ET
 
 import jinja2
 import pytest
@@ -167,6 +168,21 @@ def test_removed_objects_leave_the_cib_and_others_are_protected(lab_ap: StackCon
     text = empty_cib.read_text()
     assert "g_services_api" not in text and "ha-openstack-api" not in text
     assert "g_mysql" in text
+
+
+def test_removing_every_owner_in_reverse_order_empties_the_cib(lab_ap: StackConfig, empty_cib: Path) -> None:
+    """What `pulumi destroy` does: the last removal (stonith and cluster options) leaves a
+    cluster crm_verify complains about (no STONITH device), which must not block it."""
+    changes = cib_changes(lab_ap)
+    for owner, xml in changes:
+        assert cib_apply(empty_cib, "apply", owner, stdin=xml).returncode == 0
+    for owner, _ in reversed(changes):
+        removed = cib_apply(empty_cib, "remove", owner)
+        assert removed.returncode == 0, (owner, removed.stderr)
+    config = ET.fromstring(empty_cib.read_text()).find("configuration")
+    assert config is not None
+    assert list(config.find("resources") or []) == [] and list(config.find("constraints") or []) == []
+    assert "ha-openstack-" not in empty_cib.read_text()
 
 
 def test_crm_verify_failure_pushes_nothing(lab_ap: StackConfig, empty_cib: Path) -> None:
