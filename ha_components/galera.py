@@ -15,6 +15,8 @@ from .render.galera import (CONFIG_PATH, CONFIG_STAMP, GARB_DEFAULTS, HEALTH_SCR
 from .render.openstack import database_sql, sqlalchemy_url
 from .types import Token
 
+# A clean shutdown: the node leaves the cluster and keeps its data.
+STOP_SCRIPT = "systemctl disable --now mariadb"
 PACKAGES = ["mariadb-server", "mariadb-client", "galera-4", "mariadb-backup", "rsync", "socat"]
 
 
@@ -80,8 +82,11 @@ class GaleraCluster(pulumi.ComponentResource):
         # Bootstrap exactly one node, then the accounts (the SST user must exist on the donor
         # before anyone joins), then each joiner only after the previous one is Synced.
         first = nodes[0]
+        # Destroy stops the nodes in reverse order, the bootstrap node last: it is then the
+        # one Galera marks safe_to_bootstrap, and a later `up` starts the cluster from it.
         self.bootstrap = remote.run(f"{name}-{first.name}-start", first, self._start_script(
-            spec, first.name, peers[1:], bootstrap=True), parent=self, depends_on=prepared[first.name])
+            spec, first.name, peers[1:], bootstrap=True), parent=self, depends_on=prepared[first.name],
+            delete=STOP_SCRIPT)
         sql = accounts_sql(spec, database_sql(list(args.databases), args.databases))
         self.accounts = remote.run(
             f"{name}-accounts", first, render_template("scripts/galera-accounts.sh.j2",
@@ -93,7 +98,7 @@ class GaleraCluster(pulumi.ComponentResource):
         for node in nodes[1:]:
             previous = remote.run(f"{name}-{node.name}-start", node, self._start_script(
                 spec, node.name, [], bootstrap=False), parent=self,
-                depends_on=[previous, *prepared[node.name]])
+                depends_on=[previous, *prepared[node.name]], delete=STOP_SCRIPT)
             self.joins.append(previous)
         members = len(nodes)
         if args.arbitrator is not None:

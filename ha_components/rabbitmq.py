@@ -60,7 +60,10 @@ class RabbitHACluster(pulumi.ComponentResource):
                 "scripts/rabbitmq-start.sh.j2", nodename=f"rabbit@{node.name}", first=not previous,
                 first_node=first, timeout_seconds=spec.timeout_seconds, stamp=CONFIG_STAMP,
                 files=[ENV_PATH, CONFIG_PATH]),
-                parent=self, depends_on=[names, cookie, env, conf, *previous])
+                parent=self, depends_on=[names, cookie, env, conf, *previous],
+                # Destroy stops the nodes in reverse order; the first node, stopped last,
+                # can start again on its own, with the queues and users on disk.
+                delete="systemctl disable --now rabbitmq-server")
             self.starts.append(start)
             previous = [start]
 

@@ -1,6 +1,7 @@
 """OpenStackServiceVip: a Pacemaker-managed VIP and the services bound to it."""
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 import pulumi
@@ -102,7 +103,8 @@ class OpenStackServiceVip(pulumi.ComponentResource):
             units = [remote.run(f"{n}-units", node, render_template(
                 "scripts/systemd-units.sh.j2", units=args.systemd_units, reload=False), parent=self,
                 depends_on=ready + pkgs + files + scripts, triggers=[remote.content_hash(
-                    pulumi.Output.secret("".join(f.path + "\0" + f.content for f in node_files)))])
+                    pulumi.Output.secret("".join(f.path + "\0" + f.content for f in node_files)))],
+                delete="systemctl disable --now " + shlex.join(args.systemd_units))
             ] if args.systemd_units else []
             prepared += pkgs + files + scripts + units
         deps = [*args.depends_on, *prepared] + ([args.storage.cib] if args.storage else [])

@@ -123,6 +123,17 @@ def test_galera_bootstrap_strictly_before_every_joiner_and_joiners_in_sequence(l
         assert lab.before(f"galera-{node}-sst-config", f"galera-{node}-start")
 
 
+def test_destroy_stops_galera_and_rabbitmq_nodes_keeping_their_data(lab):
+    """`pulumi destroy` deletes in reverse dependency order, so the bootstrap / first node
+    stops last: Galera marks it safe_to_bootstrap and a later `up` starts from it."""
+    for service, unit in (("galera", "mariadb"), ("rabbitmq", "rabbitmq-server")):
+        for node in ("ctl1", "ctl2", "ctl3"):
+            delete = unwrap_rpc_secret(lab.commands[f"{service}-{node}-start"].inputs.get("delete")) or ""
+            assert f"systemctl disable --now {unit}" in delete, (service, node, delete)
+            assert "rm " not in delete and "reset" not in delete, "destroy must keep the data"
+    assert "safe_to_bootstrap" in lab.commands["galera-ctl1-start"].create
+
+
 def test_galera_waits_for_the_whole_cluster_size(lab):
     size = lab.commands["galera-cluster-size"]
     assert '"$size" = 3' in size.create
