@@ -160,6 +160,16 @@ def _project_settings(project_dir: Path) -> dict[str, Any]:
     raise FileNotFoundError(f"no Pulumi.yaml in {project_dir}")
 
 
+def completed_steps(events_json: str) -> list[tuple[str, str]]:
+    """(op, urn) of every step the engine finished, in the order it finished them."""
+    steps = []
+    for line in events_json.splitlines():
+        done = (json.loads(line).get("res_outputs_event") or {}).get("metadata")
+        if done:
+            steps.append((done["op"], done["urn"]))
+    return steps
+
+
 def _events_json(events: list[Any]) -> str:
     def default(o: Any) -> Any:
         if hasattr(o, "__dict__"):
