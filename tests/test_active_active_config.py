@@ -189,6 +189,17 @@ def test_galera_listener_is_required(data):
     assert_problem(data, "haproxy.listeners", "'galera' listener")
 
 
+def test_keystone_processes_are_rendered_after_the_ini_that_they_override(data):
+    from ha_components.render.memcached import keystone_defaults
+
+    assert keystone_defaults("10.77.1.11").strip().endswith(
+        'DAEMON_ARGS="--http-socket 10.77.1.11:5000 --ini /etc/keystone/keystone-uwsgi.ini"')
+    assert keystone_defaults("10.77.1.11", processes=2).strip().endswith(
+        '--ini /etc/keystone/keystone-uwsgi.ini --processes 2"')
+    data["openstack"]["keystone_processes"] = 0
+    assert_problem(data, "openstack.keystone_processes", "greater than or equal to 1")
+
+
 def test_api_vip_is_the_haproxy_vip(data):
     data["vips"].append({"name": "other", "address": "10.77.1.111"})
     data["openstack"]["api_vip"] = "other"

@@ -106,6 +106,11 @@ def test_no_quorum_ignore_needs_two_nodes() -> None:
                    "pacemaker.no_quorum_policy", "2-node")
 
 
+def test_keystone_processes_only_in_active_active() -> None:
+    assert_problem(edited(lambda d: d["openstack"].__setitem__("keystone_processes", 2)),
+                   "openstack.keystone_processes", "active-active")
+
+
 def test_drbd_needs_exactly_two_nodes() -> None:
     assert_problem(edited(lambda d: d["drbd"][0].__setitem__("nodes", ["ctl1", "ctl2", "ctl3"])),
                    "drbd[0].nodes", "at most 2")

@@ -17,6 +17,8 @@ class OpenStackSpec(StrictModel):
     services: list[str] = Field(default_factory=lambda: ["keystone"], min_length=1)
     # systemd units (today's packages) or the seed's ocf:openstack agents.
     resource_agents: Literal["systemd", "ocf-openstack"] = "systemd"
+    # keystone's uwsgi processes per controller (active/active); default: the package's 8.
+    keystone_processes: int | None = Field(default=None, ge=1, le=64)
     admin_password: SecretStr
     # One password per project: its database user and its keystone service user.
     service_passwords: dict[Name, SecretStr] = {}

@@ -17,5 +17,7 @@ def memcached_servers(spec: MemcachedSpec, addresses: list[str]) -> list[str]:
     return [f"{a}:{spec.port}" for a in addresses]
 
 
-def keystone_defaults(address: str, port: int = 5000) -> str:
-    return render_template("keystone-default.j2", address=address, port=port)
+def keystone_defaults(address: str, port: int = 5000, processes: int | None = None) -> str:
+    # After --ini, so that it overrides the ini file's `processes = 8`.
+    args = f"--http-socket {address}:{port} --ini /etc/keystone/keystone-uwsgi.ini"
+    return render_template("keystone-default.j2", daemon_args=args + (f" --processes {processes}" if processes else ""))

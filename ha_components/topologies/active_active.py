@@ -71,7 +71,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
                                                                                   address))),
                 mode="0640", group=project, secret=True))
         if "keystone" in ops.services:
-            files.append(FileSpec(KEYSTONE_DEFAULTS, keystone_defaults(address)))
+            files.append(FileSpec(KEYSTONE_DEFAULTS, keystone_defaults(address, processes=ops.keystone_processes)))
         node_files[name] = files
 
     # The seed's chapter 3 keeps the L3 and metadata agents active/passive under Pacemaker

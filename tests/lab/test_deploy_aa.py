@@ -202,6 +202,10 @@ def test_keystone_issues_a_token_through_the_vip_valid_on_every_controller(aa):
                                        headers={"X-Auth-Token": token, "X-Subject-Token": token})
         with urllib.request.urlopen(check, timeout=30) as response:
             assert response.status == 200, n
+    # Each controller runs the stack's keystone_processes uwsgi workers (plus the master).
+    for n in NODES:
+        workers = on(n, "pgrep -c -f 'keystone-uwsgi[.]ini' || true").stdout.strip()
+        assert workers == "3", f"{n}: {workers} keystone uwsgi processes, want 2 workers + master"
     # The operator's openrc on ctl1 works too.
     on("ctl1", f". {OPENRC} && openstack token issue -f value -c id >/dev/null", timeout=120)
 
