@@ -10,6 +10,7 @@ import re
 import pytest
 
 from ha_components.models import StackConfigError, format_loc, validate_stack
+from ha_components.models.active_active import frontend_plan
 from ha_components.stackfile import config_from_stack_file, load_stack_file
 
 STACKS = Path(__file__).resolve().parent.parent / "stacks"
@@ -118,6 +119,7 @@ def test_listener_colliding_with_a_backend_on_the_same_host(data):
 
 
 def test_stats_page_colliding_with_a_backend(data):
+    data["openstack"]["services"] = ["keystone", "glance-api"]  # HAProxy then fronts glance-api
     data["haproxy"]["stats_port"] = 9292  # glance-api's backend port on the node addresses
     assert_problem(data, "haproxy.stats_port", "glance_api backend")
 
@@ -130,12 +132,27 @@ def test_stats_page_colliding_with_the_galera_health_check(data):
 def test_two_listeners_on_the_same_address_and_port(data):
     data["haproxy"]["custom_listeners"] = [{"name": "identity", "port": 5000}]
     assert_problem(data, "haproxy.custom_listeners[0]", "10.77.1.110:5000",
-                   "listener keystone_public (haproxy.listeners[4]) already binds")
+                   "listener keystone_public (haproxy.listeners[1]) already binds")
 
 
 def test_two_listeners_with_the_same_name(data):
-    data["haproxy"]["custom_listeners"] = [{"name": "spice", "port": 6083}]
-    assert_problem(data, "haproxy.custom_listeners", "'spice' is used twice")
+    data["haproxy"]["custom_listeners"] = [{"name": "keystone_admin", "port": 6083}]
+    assert_problem(data, "haproxy.custom_listeners", "'keystone_admin' is used twice")
+
+
+def test_default_listeners_follow_the_deployed_services(data):
+    """Without haproxy.listeners, HAProxy fronts Galera and the APIs the stack deploys, and
+    nothing else: a listener with no backend would only ever show DOWN."""
+    def names() -> list[str]:
+        return [p.name for p in frontend_plan(validate_stack(data))]
+
+    assert names() == ["galera", "keystone_public", "keystone_admin"]
+    data["openstack"]["services"] = ["keystone", "nova-api", "nova-scheduler", "glance-api"]
+    data["openstack"]["service_passwords"].update(nova="nova-secret", glance="glance-secret")
+    assert names() == ["galera", "keystone_public", "keystone_admin", "nova_compute_api",
+                       "nova_metadata_api", "glance_api"]
+    data["haproxy"]["listeners"] = ["galera", "dashboard"]  # an explicit list is kept as written
+    assert names() == ["galera", "dashboard"]
 
 
 def test_backend_host_not_in_the_stack(data):

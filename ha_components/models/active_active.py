@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Iterator
 
-from .haproxy import SEED_LISTENERS, Listener, MemcachedSpec, PlannedListener, Server
+from .haproxy import SEED_LISTENERS, Listener, MemcachedSpec, PlannedListener, Server, default_listeners
 
 if TYPE_CHECKING:
     from .stack import Loc, Problem, StackConfig
@@ -28,6 +28,16 @@ def _address(stack: "StackConfig", host: str, link: int) -> str | None:
     return str(known[host].addresses[link])
 
 
+def listener_names(stack: "StackConfig") -> list[str]:
+    """haproxy.listeners as written, or by default the listeners of what the stack deploys."""
+    hap = stack.haproxy
+    if hap is None:
+        return []
+    if hap.listeners is not None:
+        return list(hap.listeners)
+    return default_listeners(stack.openstack.services if stack.openstack else [], stack.galera is not None)
+
+
 def frontend_plan(stack: "StackConfig") -> list[PlannedListener]:
     """Every listen section with its bind address and servers (unknown hosts are left out)."""
     hap = stack.haproxy
@@ -37,7 +47,7 @@ def frontend_plan(stack: "StackConfig") -> list[PlannedListener]:
     vip = vips.get(hap.vip, "0.0.0.0")
     default_backends = hap.backends if hap.backends is not None else controllers(stack)
     items: list[tuple[Loc, Listener]] = [(("haproxy", "listeners", i), SEED_LISTENERS[n])
-                                         for i, n in enumerate(hap.listeners)]
+                                         for i, n in enumerate(listener_names(stack))]
     items += [(("haproxy", "custom_listeners", i), spec) for i, spec in enumerate(hap.custom_listeners)]
     plan = []
     for loc, spec in items:
@@ -173,10 +183,10 @@ def check_active_active(stack: "StackConfig") -> Iterator["Problem"]:
                 yield from _references(spec.backends, hosts,
                                        ("haproxy", "custom_listeners", i, "backends"), "host")
                 yield from links(spec.backends, h.link, ("haproxy", "custom_listeners", i, "backends"))
-        names = list(h.listeners) + [s.name for s in h.custom_listeners]
+        names = listener_names(stack) + [s.name for s in h.custom_listeners]
         for name in sorted({n for n, c in Counter(names).items() if c > 1}):
             yield Problem(("haproxy", "custom_listeners"), f"listener name {name!r} is used twice")
-        if stack.topology == "active-active" and "galera" not in h.listeners:
+        if stack.topology == "active-active" and "galera" not in listener_names(stack):
             yield Problem(("haproxy", "listeners"), "the active-active topology reaches Galera through "
                           "the 'galera' listener: keep it in the list")
         yield from _check_bindings(stack)

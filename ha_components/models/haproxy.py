@@ -49,7 +49,23 @@ SEED_LISTENERS: dict[str, Listener] = {item.name: item for item in [
     Listener(name="neutron_api", port=9696),
     Listener(name="swift_proxy", port=8080, http_check=False),
 ]}
-DEFAULT_LISTENERS = [n for n in SEED_LISTENERS if n != "glance_registry"]
+# The listeners that front each deployable API service (ha_components.catalog.SERVICES).
+SERVICE_LISTENERS: dict[str, tuple[str, ...]] = {
+    "keystone": ("keystone_public", "keystone_admin"),
+    "glance-api": ("glance_api",),
+    "nova-api": ("nova_compute_api", "nova_metadata_api"),
+    "cinder-api": ("cinder_api",),
+    "neutron-server": ("neutron_api",),
+}
+
+
+def default_listeners(services: list[str], galera: bool) -> list[str]:
+    """Galera (when the stack runs it) and the listeners of the services the stack deploys:
+    a listener with no backend would only ever show DOWN."""
+    names = ["galera"] if galera else []
+    for service in services:
+        names += [n for n in SERVICE_LISTENERS.get(service, ()) if n not in names]
+    return names
 
 
 class HaproxySpec(StrictModel):
@@ -59,7 +75,8 @@ class HaproxySpec(StrictModel):
     vip: Name
     # Hosts running the API services; default: every Pacemaker node (the controllers).
     backends: list[Name] | None = None
-    listeners: list[str] = Field(default_factory=lambda: list(DEFAULT_LISTENERS))
+    # Seed listener names; default: default_listeners() of the stack (see listener_names).
+    listeners: list[str] | None = None
     custom_listeners: list[Listener] = []
     link: int = Field(default=0, ge=0, description="host address backends and stats use (mgmt side)")
     stats_port: int = Field(default=8404, ge=1, le=65535)
@@ -69,7 +86,9 @@ class HaproxySpec(StrictModel):
 
     @field_validator("listeners")
     @classmethod
-    def _known(cls, names: list[str]) -> list[str]:
+    def _known(cls, names: list[str] | None) -> list[str] | None:
+        if names is None:
+            return None
         unknown = [n for n in names if n not in SEED_LISTENERS]
         if unknown:
             raise ValueError(f"unknown listener(s) {unknown}; known: {sorted(SEED_LISTENERS)} "
@@ -109,5 +128,5 @@ class PlannedListener:
     check_port: int | None
 
 
-__all__ = ["DEFAULT_LISTENERS", "HaproxySpec", "Listener", "MemcachedSpec", "PlannedListener",
-           "SEED_LISTENERS", "Server"]
+__all__ = ["HaproxySpec", "Listener", "MemcachedSpec", "PlannedListener",
+           "SEED_LISTENERS", "SERVICE_LISTENERS", "Server", "default_listeners"]

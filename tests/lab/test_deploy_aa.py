@@ -33,8 +33,7 @@ STACK = "lab-aa"
 STACK_FILE = REPO / "stacks" / f"Pulumi.{STACK}.yaml"
 VIP = "10.77.1.110"
 OPENRC = "/root/.ha-openstack-admin-openrc"
-# The HAProxy listeners of the services this stack deploys (openstack.services: [keystone]);
-# the seed's other listeners have no backend running on the lab.
+# HAProxy's listeners by default: Galera and the services the stack deploys (keystone).
 DEPLOYED_LISTENERS = ("galera_cluster", "keystone_public_cluster", "keystone_admin_cluster")
 
 
@@ -176,6 +175,8 @@ def test_haproxy_backends_of_the_deployed_services_are_up(aa):
         stats = on(n, "echo 'show stat' | socat stdio /run/haproxy/admin.sock").stdout.splitlines()
         header = stats[0].lstrip("# ").split(",")
         rows = [dict(zip(header, line.split(","))) for line in stats[1:] if line]
+        listeners = {r["pxname"] for r in rows if r["svname"] not in ("FRONTEND", "BACKEND")}
+        assert listeners == set(DEPLOYED_LISTENERS), f"{n}: HAProxy balances {sorted(listeners)}"
         for listener in DEPLOYED_LISTENERS:
             servers = [r for r in rows if r["pxname"] == listener and r["svname"] not in ("FRONTEND", "BACKEND")]
             assert sorted(r["svname"] for r in servers) == NODES, f"{n}: {listener}"
