@@ -9,4 +9,4 @@ test:  ## what CI runs
 bench:  ## issue 7 benchmarks: engine cost without hosts, lab-aa cost and its SSH floor; rewrites BENCHMARKS.md (~20 min)
 	tools/pulumi-toolchain install
 	flock /run/ha-openstack-lab.lock tools/lab up
-	tools/bench --lab
+	tools/bench --lab --repeat 5
