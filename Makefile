@@ -4,3 +4,9 @@ demo:  ## deps, engine toolchain, lab, `pulumi up` of the lab-aa stack, its outp
 	tools/demo
 test:  ## what CI runs
 	bash .ci/run
+
+.PHONY: bench
+bench:  ## issue 7 benchmarks: engine cost without hosts, lab-aa cost and its SSH floor; rewrites BENCHMARKS.md (~10 min + waiting for the lab lock)
+	tools/pulumi-toolchain install
+	flock /run/ha-openstack-lab.lock tools/lab up
+	tools/bench --lab --repeat 5
