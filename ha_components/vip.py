@@ -57,7 +57,8 @@ def vip_primitive(name: str, vip: Vip, networks: list[Network]) -> Primitive:
     params = {"ip": str(iface.ip), "cidr_netmask": str(iface.network.prefixlen)}
     if vip.nic:
         params["nic"] = vip.nic
-    return Primitive(f"p_ip_{name}", "ocf:heartbeat:IPaddr2", params, ops=(Op("monitor", "30s"),))
+    # Pacemaker's 20 s default timed the monitor out on a loaded node, restarting the group.
+    return Primitive(f"p_ip_{name}", "ocf:heartbeat:IPaddr2", params, ops=(Op("monitor", "30s", timeout="60s"),))
 
 
 def service_vip_cib(name: str, args: ServiceVipArgs) -> CibChange:

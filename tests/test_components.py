@@ -111,7 +111,7 @@ def with_glance(data: dict[str, Any]) -> None:
 
 
 def test_changing_the_api_vip_changes_only_what_reads_it(runtime_stack: Callable[..., StackConfig]) -> None:
-    changed = changed_commands(runtime_stack, lambda d: d["vips"][2].__setitem__("address", "10.77.1.104"),
+    changed = changed_commands(runtime_stack, lambda d: d["vips"][2].__setitem__("address", "10.77.11.104"),
                                base=with_glance)
     nodes = ("ctl1", "ctl2", "ctl3")
     assert changed == {

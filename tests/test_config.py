@@ -43,12 +43,12 @@ def test_shipped_stacks_validate(stack_file: Path) -> None:
 
 
 def test_malformed_ip_names_the_field() -> None:
-    assert_problem(edited(lambda d: d["hosts"][0].__setitem__("addresses", ["10.77.1.999"])),
+    assert_problem(edited(lambda d: d["hosts"][0].__setitem__("addresses", ["10.77.11.999"])),
                    "hosts[0].addresses[0]", "IPv4")
 
 
 def test_malformed_cidr_names_the_field() -> None:
-    assert_problem(edited(lambda d: d["networks"][1].__setitem__("cidr", "10.77.2.0/33")),
+    assert_problem(edited(lambda d: d["networks"][1].__setitem__("cidr", "10.77.12.0/33")),
                    "networks[1].cidr")
 
 
@@ -58,7 +58,7 @@ def test_duplicate_host_name() -> None:
 
 
 def test_duplicate_host_address() -> None:
-    assert_problem(edited(lambda d: d["hosts"][1]["addresses"].__setitem__(0, "10.77.1.11")),
+    assert_problem(edited(lambda d: d["hosts"][1]["addresses"].__setitem__(0, "10.77.11.11")),
                    "hosts[1].addresses[0]", "already used by host 'ctl1'")
 
 
@@ -68,7 +68,7 @@ def test_vip_outside_every_subnet() -> None:
 
 
 def test_vip_equal_to_a_node_address() -> None:
-    assert_problem(edited(lambda d: d["vips"][2].__setitem__("address", "10.77.1.12")),
+    assert_problem(edited(lambda d: d["vips"][2].__setitem__("address", "10.77.11.12")),
                    "vips[2].address", "host 'ctl2'")
 
 
@@ -192,7 +192,7 @@ def test_validate_command_exit_codes_and_one_line_per_problem(tmp_path: Path) ->
     assert "ok (active-passive, 3 hosts)" in good.stdout
 
     def two_bad(c: dict[str, Any]) -> None:
-        c["ha-openstack:vips"][0]["address"] = "10.77.1.300"
+        c["ha-openstack:vips"][0]["address"] = "10.77.11.300"
         c["ha-openstack:pacemaker"]["nodes"][2] = "nowhere"
     bad = _cli("validate", str(write_stack(tmp_path, two_bad)))
     assert bad.returncode == 1

@@ -147,12 +147,12 @@ def test_changing_one_resource_changes_only_it(lab_ap: StackConfig, empty_cib: P
     changes = dict(cib_changes(lab_ap))
     for owner, xml in changes.items():
         assert cib_apply(empty_cib, "apply", owner, stdin=xml).returncode == 0
-    edited = changes["api"].replace('value="10.77.1.103"', 'value="10.77.1.104"')
+    edited = changes["api"].replace('value="10.77.11.103"', 'value="10.77.11.104"')
     result = cib_apply(empty_cib, "apply", "api", stdin=edited)
     assert result.returncode == 0, result.stderr
     text = empty_cib.read_text()
-    assert 'value="10.77.1.104"' in text and 'value="10.77.1.103"' not in text
-    assert 'value="10.77.1.101"' in text  # the MySQL VIP is untouched
+    assert 'value="10.77.11.104"' in text and 'value="10.77.11.103"' not in text
+    assert 'value="10.77.11.101"' in text  # the MySQL VIP is untouched
 
 
 def test_removed_objects_leave_the_cib_and_others_are_protected(lab_ap: StackConfig, empty_cib: Path) -> None:

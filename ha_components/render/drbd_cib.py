@@ -14,7 +14,8 @@ def drbd_cib(owner: str, spec: DrbdVolumeSpec, cluster_nodes: list[str]) -> CibC
     drbd = Primitive(ids["drbd"], "ocf:linbit:drbd", {"drbd_resource": spec.name}, ops=(
         Op("start", timeout="90s"), Op("stop", timeout="180s"),
         Op("promote", timeout="180s"), Op("demote", timeout="180s"),
-        Op("monitor", "30s", role="Unpromoted"), Op("monitor", "29s", role="Promoted"),
+        # drbdadm is slow on a loaded node: Pacemaker's 20 s default failed the monitor there.
+        Op("monitor", "30s", role="Unpromoted", timeout="60s"), Op("monitor", "29s", role="Promoted", timeout="60s"),
     ))
     clone = Clone(ids["clone"], drbd, promotable=True, meta={
         "promoted-max": "1", "promoted-node-max": "1", "clone-max": "2", "clone-node-max": "1",

@@ -12,8 +12,10 @@ def fencing_primitives(spec: PacemakerSpec) -> tuple[list[Primitive], list[Locat
         params: dict = {**dev.params, **dev.secret_params, "pcmk_host_list": " ".join(dev.targets)}
         if two_node:
             params["pcmk_delay_max"] = spec.fencing.two_node_delay
+        # 60 s: a fence agent's monitor (a Python start-up plus a network round trip) took
+        # over 30 s on a loaded node.
         prim = Primitive(f"st_{dev.name}", f"stonith:{dev.agent}", params,
-                         ops=(Op("monitor", "60s", timeout="30s"),))
+                         ops=(Op("monitor", "60s", timeout="60s"),))
         primitives.append(prim)
         if len(dev.targets) == 1:
             # A node never runs the device that fences it.

@@ -23,8 +23,9 @@ def _service_primitive(name: str, agents: str) -> Primitive:
 
 
 def _on_active(resource: str, body: str) -> str:
+    # The wait covers the resource's start (p_rabbitmq: up to 600 s).
     return render_template("scripts/on-active-node.sh.j2", resource=resource, body=body,
-                           timeout_seconds=300)
+                           timeout_seconds=900)
 
 
 def build_active_passive(stack: StackConfig) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
     # MySQL on DRBD behind its VIP (seed: p_ip_mysql, p_fs_mysql, p_mysql in g_mysql).
     db_vip, db_vol = stack.vip(db.vip), stack.volume(db.volume)
     mysql = on_drbd("mysql", db.vip, db.volume, Primitive("p_mysql", "systemd:mariadb", ops=(
-        Op("start", timeout="120s"), Op("stop", timeout="120s"), Op("monitor", "20s", timeout="10s"))),
+        Op("start", timeout="300s"), Op("stop", timeout="300s"), Op("monitor", "20s", timeout="30s"))),
         packages=["mariadb-server"],
         files=[FileSpec("/etc/mysql/mariadb.conf.d/90-ha-openstack.cnf", render_template(
             "mysql-drbd.cnf.j2", bind_address=str(db_vip.address), datadir=db_vol.mount_point))],
@@ -56,9 +57,10 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
                      'chown mysql:mysql "$MOUNT"')
 
     # RabbitMQ on DRBD behind its VIP, one node name on both nodes (seed: rabbit@localhost).
+    # Its first start (a new Mnesia schema) took over 200 s on a slow node; stops wait for flushes.
     mq_vip, mq_vol = stack.vip(mq.vip), stack.volume(mq.volume)
     rabbit = on_drbd("rabbitmq", mq.vip, mq.volume, Primitive("p_rabbitmq", "systemd:rabbitmq-server", ops=(
-        Op("start", timeout="200s"), Op("stop", timeout="200s"), Op("monitor", "20s", timeout="30s"))),
+        Op("start", timeout="600s"), Op("stop", timeout="600s"), Op("monitor", "20s", timeout="60s"))),
         packages=["rabbitmq-server"],
         files=[FileSpec("/var/lib/rabbitmq/.erlang.cookie", mq.erlang_cookie.get_secret_value(),
                         mode="0400", owner="rabbitmq", group="rabbitmq", secret=True),

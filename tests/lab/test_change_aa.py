@@ -6,18 +6,17 @@ new `pulumi up` on the same hosts. Each step is a real engine run over SSH.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from .conftest import NODES, REPO, lab, on
+from .deploy import admin_token
 
 sys.path.insert(0, str(REPO / "tests" / "engine"))
 from engine_helpers import EngineStack, completed_steps, toolchain_env  # noqa: E402
@@ -27,7 +26,6 @@ pytestmark = [pytest.mark.lab]
 STACK = "lab-aa"
 STACK_FILE = REPO / "stacks" / f"Pulumi.{STACK}.yaml"
 VIP = "10.77.1.110"
-OPENRC = "/root/.ha-openstack-admin-openrc"
 CLUSTER_UNITS = ("corosync", "pacemaker")
 
 
@@ -92,17 +90,6 @@ def galera_status(node: str) -> dict[str, str] | None:
     return dict(line.split("\t") for line in r.stdout.strip().splitlines())
 
 
-def token_through_vip() -> int:
-    password = on("ctl1", f". {OPENRC} && printf %s \"$OS_PASSWORD\"").stdout
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
-    request = urllib.request.Request(f"http://{VIP}:5000/v3/auth/tokens", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.status
-
-
 def test_a_haproxy_setting_updates_only_haproxy_and_leaves_the_cluster_running(deployed):
     before = {n: unit_starts(n) for n in NODES}
     result = deployed.stack.up(deployed.stack_file("haproxy-maxconn", "haproxy", "maxconn: 5000"))
@@ -119,7 +106,7 @@ def test_a_haproxy_setting_updates_only_haproxy_and_leaves_the_cluster_running(d
         on(n, "grep -qx '  maxconn 5000' /etc/haproxy/haproxy.cfg")
         assert on(n, "systemctl is-active haproxy").stdout.strip() == "active"
         assert unit_starts(n) == before[n], f"{n}: corosync or pacemaker was restarted"
-    assert token_through_vip() == 201
+    assert admin_token(VIP)[0], "no token through the VIP"
 
 
 def test_a_galera_setting_restarts_one_node_at_a_time_and_the_cluster_stays_primary(deployed):
@@ -160,7 +147,7 @@ def test_a_galera_setting_restarts_one_node_at_a_time_and_the_cluster_stays_prim
     bad = [(n, s) for n, s in samples
            if s.get("wsrep_cluster_status") != "Primary" or int(s.get("wsrep_cluster_size", 0)) < 2]
     assert not bad, f"the cluster lost its majority during the rolling restart: {bad[:5]}"
-    assert token_through_vip() == 201
+    assert admin_token(VIP)[0], "no token through the VIP"
 
 
 def test_destroy_removes_in_reverse_dependency_order_and_keeps_the_data(deployed):
@@ -194,4 +181,4 @@ def test_up_after_destroy_builds_the_stack_again(deployed):
         assert status == {"wsrep_cluster_size": "3", "wsrep_cluster_status": "Primary",
                           "wsrep_local_state_comment": "Synced"}, f"{n}: {status}"
         assert on(n, "mysql -N -B -e 'SELECT @@max_connections'").stdout.strip() == "2048", n
-    assert token_through_vip() == 201
+    assert admin_token(VIP)[0], "no token through the VIP"

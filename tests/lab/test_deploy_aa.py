@@ -11,78 +11,29 @@ Like every lab test, these FAIL (never skip) when the lab or the toolchain is mi
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 import urllib.request
 import uuid
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from .conftest import NODES, REPO, addr, lab, on
-
-sys.path.insert(0, str(REPO / "tests" / "engine"))
-from engine_helpers import EngineStack, EngineUp, toolchain_env  # noqa: E402
+from .conftest import NODES, addr, lab, on
+from .deploy import OPENRC, admin_token, assert_cluster_running, crm_mon, deployed
 
 pytestmark = [pytest.mark.lab]
 
 STACK = "lab-aa"
-STACK_FILE = REPO / "stacks" / f"Pulumi.{STACK}.yaml"
 VIP = "10.77.1.110"
-OPENRC = "/root/.ha-openstack-admin-openrc"
 # HAProxy's listeners by default: Galera and the services the stack deploys (keystone).
 DEPLOYED_LISTENERS = ("galera_cluster", "keystone_public_cluster", "keystone_admin_cluster")
-
-
-def ssh_logins(node: str) -> int:
-    """sshd logins so far on node, this query's own included (it waits for the journal)."""
-    out = on(node, "sleep 1; journalctl -u ssh -o cat --no-pager | grep -c 'Accepted publickey' || true").stdout
-    return int(out.strip() or 0)
-
-
-@dataclass
-class Deployment:
-    first: EngineUp
-    second: EngineUp
-    logins_during_second: dict[str, int]
-    resources: int
-
-    def output(self, key):
-        value = self.first.outputs[key]
-        return getattr(value, "value", value)
 
 
 # Module scope: one deployment for this module, and its teardown (reset) runs when the
 # module ends, before test_lab.py, whose cluster test expects disabled cluster units.
 @pytest.fixture(scope="module")
 def aa(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("the lab needs root (network namespaces, overlay mounts, systemd-nspawn)", pytrace=False)
-    toolchain_env()  # fails with the install hint when the engine is missing
-    start = time.monotonic()
-    lab("reset")
-    reset_s = time.monotonic() - start
-    stack = EngineStack(REPO, STACK, tmp_path_factory.mktemp("lab-aa"))
-    try:
-        first = stack.up(STACK_FILE)
-        before = {n: ssh_logins(n) for n in NODES}
-        second = stack.up(STACK_FILE)
-        logins = {n: ssh_logins(n) - before[n] - 1 for n in NODES}
-        # The engine counts resources without the provider instance the state also holds.
-        resources = len([r for r in stack.resources() if not r["type"].startswith("pulumi:providers:")])
-        print(f"\nlab-aa: reset {reset_s:.1f}s, cold up {first.seconds:.1f}s, no-op up {second.seconds:.1f}s, "
-              f"{resources} resources in the state, summaries {first.summary} / {second.summary}")
-        yield Deployment(first, second, logins, resources)
-    finally:
-        # Leave a clean base for the next tests (test_lab.py builds its own cluster).
-        lab("reset")
-
-
-def crm_mon() -> ET.Element:
-    return ET.fromstring(on("ctl1", "crm_mon -1 --output-as=xml").stdout)
+    yield from deployed(STACK, tmp_path_factory.mktemp(STACK))
 
 
 def test_cold_up_creates_everything(aa):
@@ -99,19 +50,9 @@ def test_second_up_changes_nothing_and_runs_no_remote_command(aa):
 
 
 def test_pacemaker_every_node_online_every_resource_started_stonith_on(aa):
-    mon = crm_mon()
-    nodes = {n.get("name"): n for n in mon.find("nodes")}
-    assert sorted(nodes) == NODES
-    for name, node in nodes.items():
-        assert node.get("online") == "true" and node.get("unclean") == "false", f"{name}: {node.attrib}"
-    resources = list(mon.find("resources").iter("resource"))
-    assert resources, "no resources"
-    for r in resources:
-        assert r.get("role") == "Started" and r.get("active") == "true" and r.get("failed") == "false", r.attrib
+    resources = assert_cluster_running()
     haproxy = [r for r in resources if r.get("id") == "p_haproxy"]
     assert len(haproxy) == 3, "cl_haproxy runs on every node"
-    assert mon.find("failures") is None or len(mon.find("failures")) == 0, ET.tostring(mon.find("failures"))
-    assert on("ctl1", "crm_attribute --type crm_config --name stonith-enabled --query --quiet").stdout.strip() == "true"
     fence = [r for r in resources if r.get("resource_agent") == "stonith:fence_halab"]
     assert len(fence) == 1, "the lab's fence device is configured and started"
     on("ctl1", "stonith_admin --list-registered | grep -q st_lab")
@@ -185,16 +126,7 @@ def test_haproxy_backends_of_the_deployed_services_are_up(aa):
 
 
 def test_keystone_issues_a_token_through_the_vip_valid_on_every_controller(aa):
-    password = on("ctl1", f". {OPENRC} && printf %s \"$OS_PASSWORD\"").stdout
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
-    request = urllib.request.Request(f"http://{VIP}:5000/v3/auth/tokens", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:  # from the lab host, through HAProxy
-        assert response.status == 201
-        token = response.headers["X-Subject-Token"]
-        catalog = json.load(response)["token"]["catalog"]
+    token, catalog = admin_token(VIP)  # from the lab host, through HAProxy
     assert any(s["type"] == "identity" for s in catalog)
     # Every controller validates it: they share the fernet keys.
     for n in NODES:

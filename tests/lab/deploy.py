@@ -1,0 +1,110 @@
+"""A lab deployment through the real engine, shared by the deployment tests of both tiers:
+a cold `pulumi up`, then a second `up` that must change nothing and open no SSH session."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.request
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from .conftest import NODES, REPO, lab, on
+
+sys.path.insert(0, str(REPO / "tests" / "engine"))
+from engine_helpers import EngineStack, EngineUp, toolchain_env  # noqa: E402
+
+
+def ssh_logins(node: str, kernel: bool = False) -> int:
+    """sshd logins so far on node, this query's own included (it waits for the journal)."""
+    out = on(node, "sleep 1; journalctl -u ssh -o cat --no-pager | grep -c 'Accepted publickey' || true",
+             kernel=kernel).stdout
+    return int(out.strip() or 0)
+
+
+@dataclass
+class Deployment:
+    first: EngineUp
+    second: EngineUp
+    logins_during_second: dict[str, int]
+    resources: int
+
+    def output(self, key):
+        value = self.first.outputs[key]
+        return getattr(value, "value", value)
+
+
+def deployed(stack_name: str, work: Path, kernel: bool = False) -> Iterator[Deployment]:
+    """For a module fixture: reset the lab tier (fresh disks), deploy twice, yield the
+    Deployment, and reset again at the end so that nothing of this cluster is left."""
+    if os.geteuid() != 0:
+        pytest.fail("the lab needs root", pytrace=False)
+    toolchain_env()  # fails with the install hint when the engine is missing
+    start = time.monotonic()
+    lab("reset", kernel=kernel, timeout=1800)
+    reset_s = time.monotonic() - start
+    try:
+        yield deploy_twice(stack_name, work, kernel, note=f"reset {reset_s:.1f}s, ")
+    finally:
+        lab("reset", kernel=kernel, timeout=1800)
+
+
+def deploy_twice(stack_name: str, work: Path, kernel: bool = False, note: str = "") -> Deployment:
+    stack_file = REPO / "stacks" / f"Pulumi.{stack_name}.yaml"
+    stack = EngineStack(REPO, stack_name, work)
+    first = stack.up(stack_file)
+    before = {n: ssh_logins(n, kernel) for n in NODES}
+    second = stack.up(stack_file)
+    logins = {n: ssh_logins(n, kernel) - before[n] - 1 for n in NODES}
+    # The engine counts resources without the provider instance the state also holds.
+    resources = len([r for r in stack.resources() if not r["type"].startswith("pulumi:providers:")])
+    print(f"\n{stack_name}: {note}cold up {first.seconds:.1f}s, no-op up {second.seconds:.1f}s, "
+          f"{resources} resources in the state, summaries {first.summary} / {second.summary}")
+    return Deployment(first, second, logins, resources)
+
+
+RUNNING_ROLES = {"Started", "Promoted", "Unpromoted", "Master", "Slave"}
+
+
+def crm_mon(kernel: bool = False) -> ET.Element:
+    return ET.fromstring(on("ctl1", "crm_mon -1 --output-as=xml", kernel=kernel).stdout)
+
+
+def assert_cluster_running(kernel: bool = False) -> list[ET.Element]:
+    """Every node online, every resource running, no failed action, stonith enabled.
+    Returns crm_mon's resources."""
+    mon = crm_mon(kernel)
+    nodes = {n.get("name"): n for n in mon.find("nodes")}
+    assert sorted(nodes) == NODES
+    for name, node in nodes.items():
+        assert node.get("online") == "true" and node.get("unclean") == "false", f"{name}: {node.attrib}"
+    resources = list(mon.find("resources").iter("resource"))
+    assert resources, "no resources"
+    for r in resources:
+        assert r.get("role") in RUNNING_ROLES and r.get("active") == "true" and r.get("failed") == "false", r.attrib
+    assert mon.find("failures") is None or len(mon.find("failures")) == 0, ET.tostring(mon.find("failures"))
+    assert on("ctl1", "crm_attribute --type crm_config --name stonith-enabled --query --quiet",
+              kernel=kernel).stdout.strip() == "true"
+    return resources
+
+
+OPENRC = "/root/.ha-openstack-admin-openrc"
+
+
+def admin_token(vip: str, kernel: bool = False) -> tuple[str, list[dict]]:
+    """A keystone token for the admin of the stack's openrc (read on ctl1), asked from the
+    lab host at http://VIP:5000: (token, catalog)."""
+    password = on("ctl1", f". {OPENRC} && printf %s \"$OS_PASSWORD\"", kernel=kernel).stdout
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    request = urllib.request.Request(f"http://{vip}:5000/v3/auth/tokens", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 201
+        return response.headers["X-Subject-Token"], json.load(response)["token"]["catalog"]
