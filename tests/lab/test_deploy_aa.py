@@ -11,8 +11,6 @@ Like every lab test, these FAIL (never skip) when the lab or the toolchain is mi
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 import urllib.request
 import uuid
@@ -22,15 +20,11 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from .conftest import NODES, REPO, addr, lab, on
-
-sys.path.insert(0, str(REPO / "tests" / "engine"))
-from engine_helpers import EngineStack, EngineUp, toolchain_env  # noqa: E402
+from .conftest import NODES, STACK_AA_FILE, EngineUp, addr, deployed_lab_aa, lab, on, output
 
 pytestmark = [pytest.mark.lab]
 
-STACK = "lab-aa"
-STACK_FILE = REPO / "stacks" / f"Pulumi.{STACK}.yaml"
+STACK_FILE = STACK_AA_FILE
 VIP = "10.77.1.110"
 OPENRC = "/root/.ha-openstack-admin-openrc"
 # The HAProxy listeners of the services this stack deploys (openstack.services: [keystone]);
@@ -52,34 +46,24 @@ class Deployment:
     resources: int
 
     def output(self, key):
-        value = self.first.outputs[key]
-        return getattr(value, "value", value)
+        return output(self.first, key)
 
 
 # Module scope: one deployment for this module, and its teardown (reset) runs when the
 # module ends, before test_lab.py, whose cluster test expects disabled cluster units.
 @pytest.fixture(scope="module")
 def aa(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("the lab needs root (network namespaces, overlay mounts, systemd-nspawn)", pytrace=False)
-    toolchain_env()  # fails with the install hint when the engine is missing
-    start = time.monotonic()
-    lab("reset")
-    reset_s = time.monotonic() - start
-    stack = EngineStack(REPO, STACK, tmp_path_factory.mktemp("lab-aa"))
-    try:
-        first = stack.up(STACK_FILE)
+    with deployed_lab_aa(tmp_path_factory.mktemp("lab-aa")) as deployed:
+        stack, first = deployed.stack, deployed.first
         before = {n: ssh_logins(n) for n in NODES}
         second = stack.up(STACK_FILE)
         logins = {n: ssh_logins(n) - before[n] - 1 for n in NODES}
         # The engine counts resources without the provider instance the state also holds.
         resources = len([r for r in stack.resources() if not r["type"].startswith("pulumi:providers:")])
-        print(f"\nlab-aa: reset {reset_s:.1f}s, cold up {first.seconds:.1f}s, no-op up {second.seconds:.1f}s, "
-              f"{resources} resources in the state, summaries {first.summary} / {second.summary}")
+        print(f"\nlab-aa: reset {deployed.reset_seconds:.1f}s, cold up {first.seconds:.1f}s, "
+              f"no-op up {second.seconds:.1f}s, {resources} resources in the state, "
+              f"summaries {first.summary} / {second.summary}")
         yield Deployment(first, second, logins, resources)
-    finally:
-        # Leave a clean base for the next tests (test_lab.py builds its own cluster).
-        lab("reset")
 
 
 def crm_mon() -> ET.Element:
