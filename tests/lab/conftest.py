@@ -150,6 +150,8 @@ def drill_record(request: pytest.FixtureRequest) -> Iterator[DrillRecord]:
     record = DrillRecord(request.node.nodeid, request.node.name.removeprefix("test_"))
     DRILL_RECORDS.append(record)
     yield record
+    print(f"\ndrill {record.drill}: failover {record.failover_s}, written {record.written}, "
+          f"found {record.found}, {record.notes}")  # in the log too, should the session be cut short
     if getattr(request.node, "call_failed", False):
         from .drills import diagnose  # the cluster's state while it is still there
 

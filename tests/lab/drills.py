@@ -8,10 +8,12 @@ still there afterwards.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -298,14 +300,18 @@ def haproxy_server_status(node: str, listener: str) -> dict[str, str]:
             if r.get("pxname") == listener and r["svname"] not in ("FRONTEND", "BACKEND")}
 
 
-def fence_successes(target: str, nodes: list[str] = NODES) -> int:
-    """Successful fencing actions against target in the cluster's fence history."""
+def last_fenced(target: str, nodes: list[str] = NODES) -> float:
+    """When the cluster last fenced target successfully (epoch seconds; 0: never), from the
+    fencer's history (its lines end with completed='YYYY-MM-DD HH:MM:SSZ' or last-successful=...;
+    the history keeps the latest event per target and action, not every one)."""
     for node in nodes:
         if node == target:
             continue
         r = on(node, f"stonith_admin --history {target} --verbose", check=False, timeout=30)
         if r.returncode == 0:
-            return sum(1 for line in r.stdout.splitlines() if "successful" in line or "succeeded" in line)
+            stamps = re.findall(r"successful.*?(?:completed|last-successful)='([0-9-]+ [0-9:.]+)Z?'", r.stdout)
+            return max((datetime.strptime(t[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+                        for t in stamps), default=0.0)
     raise AssertionError(f"no fence history for {target}")
 
 
@@ -350,8 +356,11 @@ def wait_healthy(timeout: float = 300) -> float:
     return seconds
 
 
-def power_on(node: str) -> bool:
-    """Start node if it is off; False if it was on already."""
+def power_on(node: str, lost_at: float) -> bool:
+    """Start node once the cluster has fenced it after `lost_at` (time.time() when it was cut):
+    Pacemaker fences a lost node a few seconds later, whatever it does meanwhile, so a machine
+    started before that would be powered off again. False if it was on already."""
+    assert until(lambda: last_fenced(node) >= lost_at - 1, 120), f"{node} was not fenced"
     if lab("status", node, check=False).returncode == 0:
         return False
     r = lab("start", node, check=False)
