@@ -226,7 +226,10 @@ def test_network_partition(aa, db, drill_record):
         mon = crm_mon(others)
         assert resource_node(mon, "p_ip_api") in others
     finally:
-        lab("heal", victim)
+        # The fence powered it off; `heal` needs it on: boot it (still cut off), then reattach.
+        if lab("status", victim, check=False).returncode != 0:
+            lab("start", victim, "--no-wait")
+        assert until(lambda: lab("heal", victim, check=False).returncode == 0, 60), f"tools/lab heal {victim}"
     power_on(victim, lost_at)
     drill_record.notes["rejoin s"] = f"{wait_healthy():.1f}"
     rebooted = on(victim, "test -e /run/ha-drill-before-partition", check=False).returncode
