@@ -58,10 +58,13 @@ def plan_recovery(probes: list[Probe], bootstrap: str | None = None) -> list[tup
             raise RecoveryError(f"--bootstrap {bootstrap}: not a Galera node of this stack")
         first = bootstrap
     else:
-        known = [p for p in probes if p.seqno >= 0]
-        if not known:
-            raise RecoveryError("no node knows its last committed seqno; inspect the nodes and "
-                                "choose one with --bootstrap NODE")
+        # One node without a known position may hold the newest commits: bootstrapping the
+        # best of the others would throw them away. The operator decides.
+        unknown = [p.node for p in probes if p.seqno < 0]
+        if unknown:
+            raise RecoveryError(f"{', '.join(unknown)}: last committed seqno unknown; inspect the nodes "
+                                "and choose one with --bootstrap NODE")
+        known = probes
         best = max(p.seqno for p in known)
         candidates = [p for p in known if p.seqno == best]
         first = next((p.node for p in candidates if p.safe_to_bootstrap), candidates[0].node)

@@ -46,6 +46,12 @@ def test_unknown_positions_need_an_explicit_choice():
     assert plan_recovery(probes, bootstrap="ctl2")[0] == ("ctl2", "bootstrap")
 
 
+def test_one_unknown_position_is_not_outvoted_by_the_known_ones():
+    # ctl1 may have committed after ctl2 and ctl3 stopped: bootstrapping ctl2 would lose that.
+    with pytest.raises(RecoveryError, match="ctl1: last committed seqno unknown"):
+        plan_recovery([stopped("ctl1", -1), stopped("ctl2", 12), stopped("ctl3", 11)])
+
+
 def test_probe_lines_are_parsed_strictly():
     probe = parse_probe("ctl1", f"state=stopped primary=no uuid={UUID} seqno=1234 safe_to_bootstrap=1")
     assert probe == Probe("ctl1", False, False, UUID, 1234, True)

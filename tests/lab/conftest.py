@@ -1,17 +1,30 @@
-"""Lab fixtures: bring the local lab (tools/lab) up once per session.
+"""Lab fixtures: bring the local lab (tools/lab) up once per session; deploy lab-aa.
 
 The lab tests fail, never skip, when the lab cannot run: a missing lab is a
 broken test environment, not an optional feature.
 """
+from __future__ import annotations
+
 import os
+import shutil
 import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "tools" / "lab"
 NODES = ["ctl1", "ctl2", "ctl3"]
+STACK_AA = "lab-aa"
+STACK_AA_FILE = REPO / "stacks" / f"Pulumi.{STACK_AA}.yaml"
+
+sys.path.insert(0, str(REPO / "tests" / "engine"))
+from engine_helpers import EngineStack, EngineUp, toolchain_env  # noqa: E402
 
 
 def addr(node, link=0, kernel=False):
@@ -76,13 +89,129 @@ def kernel_up():
     lab("up", kernel=True, timeout=1800)
 
 
+# Run only when asked for by name (`-m kernel`, `make lab-kernel-test`; `-m drills`, `make
+# drills`): the kernel tier's tests (QEMU guests, tens of minutes) and the fault drills
+# (~20 min). `python3 -m pytest` and `-m lab` (tier 1, .ci/run) leave them out.
+OPT_IN_MARKERS = ("kernel", "drills")
+
+
 def pytest_collection_modifyitems(config, items):
-    """The kernel tier's tests (marker `kernel`, QEMU guests, tens of minutes) run only when
-    asked for by name (`-m kernel`, `make lab-kernel-test`): `python3 -m pytest` and
-    `-m lab` (tier 1, .ci/run) leave them out."""
-    if "kernel" in (config.getoption("markexpr") or ""):
-        return
-    kept = [i for i in items if i.get_closest_marker("kernel") is None]
+    asked = config.getoption("markexpr") or ""
+    skipped = [m for m in OPT_IN_MARKERS if m not in asked]
+    kept = [i for i in items if not any(i.get_closest_marker(m) for m in skipped)]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("the lab needs root (network namespaces, overlay mounts, systemd-nspawn)", pytrace=False)
+
+
+def output(up: EngineUp, key: str) -> Any:
+    """A stack output, secret or not, as plain data."""
+    value = up.outputs[key]
+    return getattr(value, "value", value)
+
+
+@dataclass
+class AaDeployment:
+    stack: EngineStack
+    first: EngineUp
+    reset_seconds: float
+
+    def output(self, key: str) -> Any:
+        return output(self.first, key)
+
+
+@contextmanager
+def deployed_lab_aa(root: Path) -> Iterator[AaDeployment]:
+    """`tools/lab reset`, a cold `pulumi up` of lab-aa through the real engine; reset again at the end.
+
+    HA_LAB_KEEP_DEPLOYMENT=DIR (development only): keep the engine state in DIR, deploy only
+    when DIR has none yet, and leave the cluster running at the end, so that a drill can be
+    re-run against the deployed lab in seconds instead of minutes.
+    """
+    require_root()
+    toolchain_env()  # fails with the install hint when the engine is missing
+    keep = os.environ.get("HA_LAB_KEEP_DEPLOYMENT")
+    if keep:
+        root = Path(keep)
+    # The lab is shared: the kept deployment counts only if ctl1 still runs on the same disk.
+    machine = on("ctl1", "cat /etc/machine-id", check=False).stdout.strip()
+    reuse = bool(keep) and (root / "machine-id").is_file() and (root / "machine-id").read_text() == machine
+    start = time.monotonic()
+    if not reuse:
+        shutil.rmtree(root / "state", ignore_errors=True)
+        lab("reset")
+    reset_s = time.monotonic() - start
+    stack = EngineStack(REPO, STACK_AA, root)
+    try:
+        up = stack.up(STACK_AA_FILE)
+        if keep:
+            (root / "machine-id").write_text(on("ctl1", "cat /etc/machine-id").stdout.strip())
+        yield AaDeployment(stack, up, reset_s)
+    finally:
+        if not keep:
+            lab("reset")  # a clean base for the next module
+
+
+# Drill records, printed as one table at the end of the session (pytest_terminal_summary).
+@dataclass
+class DrillRecord:
+    nodeid: str
+    drill: str
+    failover_s: float | None = None
+    written: int | None = None
+    found: int | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)  # a timeline, printed when the drill fails
+    start: float = field(default_factory=time.monotonic)
+
+    def log(self, what: str) -> None:
+        self.events.append(f"{time.monotonic() - self.start:7.1f}s {what}")
+
+
+DRILL_RECORDS: list[DrillRecord] = []
+
+
+@pytest.fixture
+def drill_record(request: pytest.FixtureRequest) -> Iterator[DrillRecord]:
+    """What a drill measured; filled in by the test as it goes (a failed drill keeps what it got)."""
+    record = DrillRecord(request.node.nodeid, request.node.name.removeprefix("test_"))
+    DRILL_RECORDS.append(record)
+    yield record
+    print(f"\ndrill {record.drill}: failover {record.failover_s}, written {record.written}, "
+          f"found {record.found}, {record.notes}")  # in the log too, should the session be cut short
+    if getattr(request.node, "call_failed", False):
+        from .drills import diagnose  # the cluster's state while it is still there
+
+        print("\n".join(["", f"--- {record.drill}: timeline", *record.events, diagnose()]))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.call_failed = report.failed  # type: ignore[attr-defined]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not DRILL_RECORDS:
+        return
+    outcome = {}
+    for key in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(key, []):
+            if report.when == "call" or key != "passed":
+                outcome.setdefault(report.nodeid, key)
+    fmt = "{:<42} {:<7} {:>11} {:>9} {:>9}  {}"
+    terminalreporter.section("fault drills")
+    terminalreporter.write_line(fmt.format("drill", "result", "failover s", "written", "found", "notes"))
+    for r in DRILL_RECORDS:
+        cells = ["-" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
+                 for v in (r.failover_s, r.written, r.found)]
+        notes = ", ".join(f"{k} {v}" for k, v in r.notes.items())
+        terminalreporter.write_line(fmt.format(r.drill, outcome.get(r.nodeid, "?"), *cells, notes))
+

@@ -6,25 +6,19 @@ new `pulumi up` on the same hosts. Each step is a real engine run over SSH.
 """
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from engine_helpers import EngineStack, completed_steps  # tests/engine: on sys.path (conftest)
 
-from .conftest import NODES, REPO, lab, on
+from .conftest import NODES, STACK_AA_FILE as STACK_FILE, deployed_lab_aa, on
 from .deploy import admin_token
-
-sys.path.insert(0, str(REPO / "tests" / "engine"))
-from engine_helpers import EngineStack, completed_steps, toolchain_env  # noqa: E402
 
 pytestmark = [pytest.mark.lab]
 
-STACK = "lab-aa"
-STACK_FILE = REPO / "stacks" / f"Pulumi.{STACK}.yaml"
 VIP = "10.77.1.110"
 CLUSTER_UNITS = ("corosync", "pacemaker")
 
@@ -54,21 +48,14 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    if os.geteuid() != 0:
-        pytest.fail("the lab needs root (network namespaces, overlay mounts, systemd-nspawn)", pytrace=False)
-    toolchain_env()
-    lab("reset")
     tmp = tmp_path_factory.mktemp("lab-aa-change")
-    stack = EngineStack(REPO, STACK, tmp / "engine")
-    try:
-        first = stack.up(STACK_FILE)
+    with deployed_lab_aa(tmp / "engine") as aa:
+        stack = aa.stack
         resources = len([r for r in stack.resources() if not r["type"].startswith("pulumi:providers:")])
-        timings = {"cold up": first.seconds}
+        timings = {"cold up": aa.first.seconds}
         yield Lab(stack, tmp, resources, timings)
         print("\nlab-aa changes: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
               + f", {resources} resources")
-    finally:
-        lab("reset")
 
 
 def unit_starts(node: str) -> str:
