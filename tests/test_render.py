@@ -109,6 +109,17 @@ def cib_changes(stack: StackConfig) -> list[tuple[str, str]]:
             if name.endswith("-cib")]
 
 
+def test_token_timeout_reaches_corosync_conf(lab_ap: StackConfig) -> None:
+    """The lab-ap stack raises corosync's token (emulated guests stall); corosync -t accepts it."""
+    from ha_components.render.corosync import corosync_conf
+
+    hosts = [lab_ap.host(n) for n in lab_ap.pacemaker.nodes]
+    assert lab_ap.pacemaker.token_ms == 10000
+    assert "\n    token: 10000\n" in corosync_conf(lab_ap.pacemaker, hosts)
+    default = lab_ap.pacemaker.model_copy(update={"token_ms": None})
+    assert "token:" not in corosync_conf(default, hosts)
+
+
 def test_cib_changes_golden(lab_ap: StackConfig) -> None:
     changes = cib_changes(lab_ap)
     assert [owner for owner, _ in changes] == [

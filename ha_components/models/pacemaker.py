@@ -45,6 +45,10 @@ class PacemakerSpec(StrictModel):
     crypto_cipher: Literal["aes256", "aes192", "aes128", "none"] = "aes256"
     crypto_hash: Literal["sha256", "sha384", "sha512", "sha1", "none"] = "sha256"
     no_quorum_policy: Literal["stop", "freeze", "ignore", "demote", "suicide"] = "stop"
+    # corosync's totem token timeout; default corosync's own (3000 ms + 650 ms per node above
+    # two). Raise it where hosts can stall for seconds (emulated or overcommitted VMs), or a
+    # stalled node is declared lost and fenced.
+    token_ms: int | None = Field(default=None, ge=1000, le=120000)
     properties: dict[str, str] = {}
     fencing: Fencing = Fencing()
     packages: list[str] = [

@@ -18,6 +18,7 @@ def corosync_conf(spec: PacemakerSpec, hosts: list[Host], link_mode: str = "pass
         crypto_hash=spec.crypto_hash,
         keyfile=keyfile,
         link_mode=link_mode,
+        totem_options={"token": spec.token_ms} if spec.token_ms else {},
         links=list(range(len(hosts[0].addresses))),
         nodes=nodes,
         two_node=len(hosts) == 2,
