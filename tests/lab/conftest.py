@@ -116,7 +116,7 @@ def output(up: EngineUp, key: str) -> Any:
 
 
 @dataclass
-class AaDeployment:
+class StackDeployment:
     stack: EngineStack
     first: EngineUp
     reset_seconds: float
@@ -126,8 +126,9 @@ class AaDeployment:
 
 
 @contextmanager
-def deployed_lab_aa(root: Path) -> Iterator[AaDeployment]:
-    """`tools/lab reset`, a cold `pulumi up` of lab-aa through the real engine; reset again at the end.
+def deployed_stack(root: Path, stack_name: str = STACK_AA, kernel: bool = False) -> Iterator[StackDeployment]:
+    """`tools/lab reset` of the tier, a cold `pulumi up` of the stack through the real engine;
+    reset again at the end.
 
     HA_LAB_KEEP_DEPLOYMENT=DIR (development only): keep the engine state in DIR, deploy only
     when DIR has none yet, and leave the cluster running at the end, so that a drill can be
@@ -139,22 +140,25 @@ def deployed_lab_aa(root: Path) -> Iterator[AaDeployment]:
     if keep:
         root = Path(keep)
     # The lab is shared: the kept deployment counts only if ctl1 still runs on the same disk.
-    machine = on("ctl1", "cat /etc/machine-id", check=False).stdout.strip()
+    machine = on("ctl1", "cat /etc/machine-id", check=False, kernel=kernel).stdout.strip()
     reuse = bool(keep) and (root / "machine-id").is_file() and (root / "machine-id").read_text() == machine
     start = time.monotonic()
     if not reuse:
         shutil.rmtree(root / "state", ignore_errors=True)
-        lab("reset")
+        lab("reset", kernel=kernel, timeout=1800)
     reset_s = time.monotonic() - start
-    stack = EngineStack(REPO, STACK_AA, root)
+    stack = EngineStack(REPO, stack_name, root)
     try:
-        up = stack.up(STACK_AA_FILE)
+        up = stack.up(REPO / "stacks" / f"Pulumi.{stack_name}.yaml")
         if keep:
-            (root / "machine-id").write_text(on("ctl1", "cat /etc/machine-id").stdout.strip())
-        yield AaDeployment(stack, up, reset_s)
+            (root / "machine-id").write_text(on("ctl1", "cat /etc/machine-id", kernel=kernel).stdout.strip())
+        yield StackDeployment(stack, up, reset_s)
     finally:
         if not keep:
-            lab("reset")  # a clean base for the next module
+            lab("reset", kernel=kernel, timeout=1800)  # a clean base for the next module
+
+
+deployed_lab_aa = deployed_stack  # lab-aa on tier 1 is the default
 
 
 # Drill records, printed as one table at the end of the session (pytest_terminal_summary).

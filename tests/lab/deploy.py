@@ -3,21 +3,13 @@ a cold `pulumi up`, then a second `up` that must change nothing and open no SSH 
 from __future__ import annotations
 
 import json
-import os
-import sys
-import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
-import pytest
-
-from .conftest import NODES, REPO, lab, on
-
-sys.path.insert(0, str(REPO / "tests" / "engine"))
-from engine_helpers import EngineStack, EngineUp, toolchain_env  # noqa: E402
+from .conftest import NODES, REPO, EngineUp, deployed_stack, on, output
 
 
 def ssh_logins(node: str, kernel: bool = False) -> int:
@@ -34,38 +26,24 @@ class Deployment:
     logins_during_second: dict[str, int]
     resources: int
 
-    def output(self, key):
-        value = self.first.outputs[key]
-        return getattr(value, "value", value)
+    def output(self, key: str) -> Any:
+        return output(self.first, key)
 
 
 def deployed(stack_name: str, work: Path, kernel: bool = False) -> Iterator[Deployment]:
-    """For a module fixture: reset the lab tier (fresh disks), deploy twice, yield the
-    Deployment, and reset again at the end so that nothing of this cluster is left."""
-    if os.geteuid() != 0:
-        pytest.fail("the lab needs root", pytrace=False)
-    toolchain_env()  # fails with the install hint when the engine is missing
-    start = time.monotonic()
-    lab("reset", kernel=kernel, timeout=1800)
-    reset_s = time.monotonic() - start
-    try:
-        yield deploy_twice(stack_name, work, kernel, note=f"reset {reset_s:.1f}s, ")
-    finally:
-        lab("reset", kernel=kernel, timeout=1800)
-
-
-def deploy_twice(stack_name: str, work: Path, kernel: bool = False, note: str = "") -> Deployment:
-    stack_file = REPO / "stacks" / f"Pulumi.{stack_name}.yaml"
-    stack = EngineStack(REPO, stack_name, work)
-    first = stack.up(stack_file)
-    before = {n: ssh_logins(n, kernel) for n in NODES}
-    second = stack.up(stack_file)
-    logins = {n: ssh_logins(n, kernel) - before[n] - 1 for n in NODES}
-    # The engine counts resources without the provider instance the state also holds.
-    resources = len([r for r in stack.resources() if not r["type"].startswith("pulumi:providers:")])
-    print(f"\n{stack_name}: {note}cold up {first.seconds:.1f}s, no-op up {second.seconds:.1f}s, "
-          f"{resources} resources in the state, summaries {first.summary} / {second.summary}")
-    return Deployment(first, second, logins, resources)
+    """For a module fixture: a fresh deployment (conftest.deployed_stack), then a second `up`
+    that must change nothing; the tier is reset again at the end."""
+    with deployed_stack(work, stack_name, kernel=kernel) as deployment:
+        stack, first = deployment.stack, deployment.first
+        before = {n: ssh_logins(n, kernel) for n in NODES}
+        second = stack.up(REPO / "stacks" / f"Pulumi.{stack_name}.yaml")
+        logins = {n: ssh_logins(n, kernel) - before[n] - 1 for n in NODES}
+        # The engine counts resources without the provider instance the state also holds.
+        resources = len([r for r in stack.resources() if not r["type"].startswith("pulumi:providers:")])
+        print(f"\n{stack_name}: reset {deployment.reset_seconds:.1f}s, cold up {first.seconds:.1f}s, "
+              f"no-op up {second.seconds:.1f}s, {resources} resources in the state, "
+              f"summaries {first.summary} / {second.summary}")
+        yield Deployment(first, second, logins, resources)
 
 
 RUNNING_ROLES = {"Started", "Promoted", "Unpromoted", "Master", "Slave"}
