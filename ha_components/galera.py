@@ -8,7 +8,7 @@ import pulumi
 from . import remote
 from .models import Host
 from .models.galera import GaleraSpec
-from .render import render_template, static_file
+from .render import render_template, static_file, stop_units
 from .render.galera import (CONFIG_PATH, CONFIG_STAMP, GARB_DEFAULTS, HEALTH_SCRIPT, HEALTH_SERVICE, HEALTH_SOCKET,
                             RECOVER_SCRIPT, SST_CONFIG_PATH, accounts_sql, galera_cnf, galera_sst_cnf,
                             garb_defaults, health_service, health_socket, node_address)
@@ -16,7 +16,7 @@ from .render.openstack import database_sql, sqlalchemy_url
 from .types import Token
 
 # A clean shutdown: the node leaves the cluster and keeps its data.
-STOP_SCRIPT = "systemctl disable --now mariadb"
+STOP_SCRIPT = stop_units("mariadb")
 PACKAGES = ["mariadb-server", "mariadb-client", "galera-4", "mariadb-backup", "rsync", "socat"]
 
 
@@ -77,7 +77,7 @@ class GaleraCluster(pulumi.ComponentResource):
                                                      units=["ha-galera-health.socket"], reload=False),
                 parent=self, depends_on=[script, socket, service],
                 triggers=[remote.content_hash(socket_unit + service_unit)],
-                delete="systemctl disable --now ha-galera-health.socket || true"))
+                delete=stop_units("ha-galera-health.socket") + " || true"))
 
         # Bootstrap exactly one node, then the accounts (the SST user must exist on the donor
         # before anyone joins), then each joiner only after the previous one is Synced.

@@ -8,7 +8,7 @@ import pulumi
 from . import remote
 from .models import Host
 from .models.rabbitmq import RabbitSpec
-from .render import render_template
+from .render import render_template, stop_units
 from .render.rabbitmq import (CONFIG_PATH, CONFIG_STAMP, COOKIE_PATH, DEFINITIONS_PATH, ENV_PATH, cluster_transport_url,
                               definitions, hosts_entries, vhosts, oslo_messaging_settings, rabbitmq_conf,
                               rabbitmq_env, users_stdin)
@@ -63,7 +63,7 @@ class RabbitHACluster(pulumi.ComponentResource):
                 parent=self, depends_on=[names, cookie, env, conf, *previous],
                 # Destroy stops the nodes in reverse order; the first node, stopped last,
                 # can start again on its own, with the queues and users on disk.
-                delete="systemctl disable --now rabbitmq-server")
+                delete=stop_units("rabbitmq-server"))
             self.starts.append(start)
             previous = [start]
 

@@ -1,7 +1,6 @@
 """OpenStackServiceVip: a Pacemaker-managed VIP and the services bound to it."""
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 
 import pulumi
@@ -10,7 +9,7 @@ from . import remote
 from .drbd import DrbdVolume
 from .models import Network, Vip, vip_interface
 from .pacemaker import PacemakerCluster
-from .render import FileSpec, render_template
+from .render import FileSpec, render_template, stop_units
 from .render.cib import CibChange, Colocation, Group, Op, Order, Primitive
 from .types import Token
 
@@ -105,7 +104,7 @@ class OpenStackServiceVip(pulumi.ComponentResource):
                 "scripts/systemd-units.sh.j2", units=args.systemd_units, reload=False), parent=self,
                 depends_on=ready + pkgs + files + scripts, triggers=[remote.content_hash(
                     pulumi.Output.secret("".join(f.path + "\0" + f.content for f in node_files)))],
-                delete="systemctl disable --now " + shlex.join(args.systemd_units))
+                delete=stop_units(*args.systemd_units))
             ] if args.systemd_units else []
             prepared += pkgs + files + scripts + units
         deps = [*args.depends_on, *prepared] + ([args.storage.cib] if args.storage else [])

@@ -183,10 +183,11 @@ def check_active_active(stack: "StackConfig") -> Iterator["Problem"]:
                 yield from _references(spec.backends, hosts,
                                        ("haproxy", "custom_listeners", i, "backends"), "host")
                 yield from links(spec.backends, h.link, ("haproxy", "custom_listeners", i, "backends"))
-        names = listener_names(stack) + [s.name for s in h.custom_listeners]
+        seed_names = listener_names(stack)
+        names = seed_names + [s.name for s in h.custom_listeners]
         for name in sorted({n for n, c in Counter(names).items() if c > 1}):
             yield Problem(("haproxy", "custom_listeners"), f"listener name {name!r} is used twice")
-        if stack.topology == "active-active" and "galera" not in listener_names(stack):
+        if stack.topology == "active-active" and "galera" not in seed_names:
             yield Problem(("haproxy", "listeners"), "the active-active topology reaches Galera through "
                           "the 'galera' listener: keep it in the list")
         yield from _check_bindings(stack)

@@ -6,6 +6,7 @@ Python functions of this package.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import shlex
 from importlib import resources
 from typing import Any
 
@@ -25,6 +26,12 @@ _ENV.filters["q"] = lambda v: __import__("shlex").quote(str(v))
 def render_template(template: str, /, **values: Any) -> str:
     """Render templates/<template>; an undefined variable is an error, never an empty string."""
     return _ENV.get_template(template).render(**values)
+
+
+def stop_units(*units: str) -> str:
+    """The delete script of a command that enabled and started `units`: stop and disable them
+    (their data and config stay)."""
+    return "systemctl disable --now " + shlex.join(units)
 
 
 def static_file(name: str) -> str:
