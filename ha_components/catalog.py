@@ -49,6 +49,17 @@ SERVICES: dict[str, ServiceInfo] = {s.name: s for s in [
     ServiceInfo("heat-engine", "heat", "heat-engine", "api"),
 ]}
 
+# The command that creates or migrates a project's database schema, run as the project's
+# user on one controller once its config reaches the database (keystone's is part of its
+# bootstrap). Idempotent: each migrates only what is missing.
+SCHEMA_SYNC = {
+    "glance": "glance-manage db_sync",
+    "cinder": "cinder-manage db sync",
+    "neutron": "neutron-db-manage upgrade heads",
+    "nova": "nova-manage api_db sync",
+    "heat": "heat-manage db_sync",
+}
+
 # Resource agent names of the seed (github.com/madkiss/openstack-resource-agents).
 OCF_OPENSTACK = {name: f"ocf:openstack:{name}" for name in SERVICES}
 

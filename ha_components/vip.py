@@ -115,6 +115,7 @@ class OpenStackServiceVip(pulumi.ComponentResource):
             self.openrc = remote.push_file(f"{name}-admin-openrc", cluster.cib_node, args.admin_openrc.path,
                                            args.admin_openrc.content, parent=self, mode="0600", secret=True,
                                            depends_on=[cluster.ready])
+        self.endpoints: pulumi.Resource | None = None
         if args.endpoints:
             if self.openrc is None or args.admin_openrc is None:
                 raise ValueError(f"{name}: endpoints need admin_openrc")

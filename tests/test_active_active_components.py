@@ -286,6 +286,53 @@ def test_services_on_every_controller_with_memcached_and_the_same_keystone_keys(
     assert lab.before("keystone-bootstrap", "keystone-keys-export")
 
 
+def test_glance_gets_its_schema_service_user_and_answers_through_the_vip(lab):
+    schema = lab.commands["glance-schema"]
+    assert "runuser -u glance -- glance-manage db_sync" in schema.create
+    assert "mysqladmin" in schema.create  # waits for the database on the VIP first
+    assert lab.before("api-cib", "glance-schema")
+    users = lab.commands["service-users"]
+    assert "stdin" in users.inputs["secret_inputs"]
+    assert list(json.loads(unwrap_rpc_secret(users.inputs["stdin"]))) == ["glance"]
+    assert lab.before("keystone-ready", "service-users")
+    ready = lab.commands["api-ready"]
+    assert "http://10.77.1.110:9292/" in ready.create
+    for first in ("glance-schema", "service-users", "api-endpoints"):
+        assert lab.before(first, "api-ready"), first
+
+
+@pytest.mark.parametrize("uwsgi", [False, True])
+def test_glance_init_script_reads_the_fragment_after_the_package_conf(lab, uwsgi):
+    """Debian's init script passes --config-file=/etc/glance/glance-api.conf, which oslo.config
+    reads after the default config dirs: without a later --config-dir, glance kept the
+    package's auth_url (http://localhost:5000) and refused every token on the lab."""
+    for node in ("ctl1", "ctl2", "ctl3"):
+        assert lab.before(f"api-{node}-etc-default-glance-api", f"api-{node}-units")
+    defaults = unwrap_rpc_secret(lab.commands["api-ctl1-etc-default-glance-api"].inputs["stdin"])
+    # Sourced as /etc/init.d/glance-api does, after it has set DAEMON_ARGS.
+    preset = "NO_OPENSTACK_CONFIG_FILE_DAEMON_ARG=yes; DAEMON_ARGS='--ini x.ini'" if uwsgi \
+        else "DAEMON_ARGS='--config-file=/etc/glance/glance-api.conf'"
+    args = subprocess.run(["sh", "-euc", f'{preset}\n{defaults}\nprintf %s "$DAEMON_ARGS"'],
+                          capture_output=True, text=True, check=True).stdout
+    assert args == ("--ini x.ini" if uwsgi else
+                    "--config-file=/etc/glance/glance-api.conf --config-dir=/etc/glance/glance.conf.d")
+
+
+def test_glance_store_defaults_and_the_stack_settings_over_them():
+    def glance_conf(program: Program) -> str:
+        return unwrap_rpc_secret(program.commands["api-ctl1-etc-glance-glance-conf-d-100-ha-openstack-conf"]
+                                 .inputs["stdin"])
+
+    conf = glance_conf(run_program(lab_stack()))
+    assert "[paste_deploy]\nflavor = keystone\n" in conf
+    assert "region_name = RegionOne\n" in conf  # not the package's regionOne
+    assert "default_store = file\n" in conf and "filesystem_store_datadir = /var/lib/glance/images/" in conf
+    conf = glance_conf(run_program(lab_stack(openstack={"settings": {"glance": {
+        "glance_store": {"stores": "rbd", "default_store": "rbd"}, "DEFAULT": {"show_image_direct_url": "true"}}}})))
+    assert "stores = rbd\ndefault_store = rbd\n" in conf and "filesystem_store_datadir" in conf
+    assert "show_image_direct_url = true" in conf and "bind_host = 10.77.1.11" in conf
+
+
 def test_config_changes_roll_through_the_nodes_one_at_a_time():
     before = run_program(lab_stack())
     for service in ("galera", "rabbitmq"):

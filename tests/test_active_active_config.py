@@ -146,6 +146,8 @@ def test_default_listeners_follow_the_deployed_services(data):
     def names() -> list[str]:
         return [p.name for p in frontend_plan(validate_stack(data))]
 
+    assert names() == ["galera", "keystone_public", "keystone_admin", "glance_api"]
+    data["openstack"]["services"] = ["keystone"]
     assert names() == ["galera", "keystone_public", "keystone_admin"]
     data["openstack"]["services"] = ["keystone", "nova-api", "nova-scheduler", "glance-api"]
     data["openstack"]["service_passwords"].update(nova="nova-secret", glance="glance-secret")
@@ -190,7 +192,7 @@ def test_galera_listener_is_required(data):
 
 
 def test_keystone_processes_are_rendered_after_the_ini_that_they_override(data):
-    from ha_components.render.memcached import keystone_defaults
+    from ha_components.render.openstack import keystone_defaults
 
     assert keystone_defaults("10.77.1.11").strip().endswith(
         'DAEMON_ARGS="--http-socket 10.77.1.11:5000 --ini /etc/keystone/keystone-uwsgi.ini"')
@@ -234,9 +236,16 @@ def test_missing_rabbit_user_password(data):
 
 
 def test_missing_service_password(data):
-    data["openstack"]["services"] = ["keystone", "glance-api", "nova-scheduler"]
-    assert_problem(data, "openstack.service_passwords.glance", "missing secret", "--secret")
+    data["openstack"]["services"] = ["keystone", "cinder-api", "nova-scheduler"]
+    assert_problem(data, "openstack.service_passwords.cinder", "missing secret", "--secret")
     assert_problem(data, "openstack.service_passwords.nova", "missing secret")
+
+
+def test_settings_are_only_for_deployed_projects(data):
+    data["openstack"]["settings"] = {"glance": {"DEFAULT": {"debug": "true"}},
+                                     "nova": {"DEFAULT": {"debug": "true"}}}
+    assert_problem(data, "openstack.settings.nova", "not a project of openstack.services")
+    assert [loc for loc, _ in problems(data)] == ["openstack.settings.nova"]
 
 
 def test_plain_text_secret_is_rejected(tmp_path):

@@ -116,11 +116,20 @@ def test_changing_the_api_vip_changes_only_what_reads_it(runtime_stack: Callable
     nodes = ("ctl1", "ctl2", "ctl3")
     assert changed == {
         "api-cib", "api-endpoints", "api-admin-openrc",
+        "api-ready",  # polls glance's URL on the VIP
         # glance binds to the VIP and authenticates against keystone on it; keystone's own
         # fragment holds only its database URL, so it stays as it is.
         *{f"api-{n}-etc-glance-glance-conf-d-100-ha-openstack-conf" for n in nodes},
         *{f"keystone-{n}-bootstrap" for n in nodes},
     }
+
+
+def test_active_passive_glance_schema_and_service_user_after_keystone(runtime_stack: Callable[..., StackConfig]) -> None:
+    commands, _ = run(runtime_stack("lab-ap", with_glance))
+    assert "runuser -u glance -- glance-manage db_sync" in commands["glance-schema"]["create"]
+    assert "api-cib" in waits_for("glance-schema")
+    assert {f"keystone-{n}-bootstrap" for n in ("ctl1", "ctl2", "ctl3")} <= waits_for("service-users")
+    assert {"glance-schema", "service-users", "api-endpoints"} <= waits_for("api-ready")
 
 
 def test_changing_corosync_settings_reloads_without_restart(runtime_stack: Callable[..., StackConfig]) -> None:

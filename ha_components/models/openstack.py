@@ -22,6 +22,9 @@ class OpenStackSpec(StrictModel):
     admin_password: SecretStr
     # One password per project: its database user and its keystone service user.
     service_passwords: dict[Name, SecretStr] = {}
+    # Extra options per project, section and option, written last into the project's config
+    # fragment (e.g. glance's image store). Not for secrets: the values are plain config.
+    settings: dict[Name, dict[str, dict[str, str]]] = {}
 
     @field_validator("services")
     @classmethod

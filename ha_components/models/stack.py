@@ -221,6 +221,11 @@ def _check_active_passive(stack: StackConfig) -> Iterator[Problem]:
                 yield Problem(("openstack", "service_passwords", project),
                               "missing secret (pulumi config set --secret --path "
                               f"'openstack.service_passwords.{project}')")
+        deployed = projects_of(stack.openstack.services)
+        for project in stack.openstack.settings:
+            if project not in deployed:
+                yield Problem(("openstack", "settings", project),
+                              f"{project!r} is not a project of openstack.services (deployed: {deployed})")
 
 
 def _check_active_active(stack: StackConfig) -> Iterator[Problem]:

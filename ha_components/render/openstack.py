@@ -14,9 +14,47 @@ def transport_url(user: str, password: str, hosts: list[str], port: int = 5672) 
     return "rabbit://" + ",".join(f"{user}:{password}@{h}:{port}" for h in hosts) + "/"
 
 
+# Options a project needs beyond the VIP binding and the HA backends, before the stack's own
+# `openstack.settings`. Glance's file store is the node's own disk: an image uploaded through
+# one controller is stored on that controller only; HA image storage (Ceph, Swift, a shared
+# filesystem mounted at the datadir) is set through `openstack.settings.glance`.
+PROJECT_DEFAULTS: dict[str, dict[str, dict[str, str]]] = {
+    "glance": {
+        "paste_deploy": {"flavor": "keystone"},
+        "glance_store": {"stores": "file,http", "default_store": "file",
+                         "filesystem_store_datadir": "/var/lib/glance/images/"},
+    },
+}
+
+
+def config_dir(project: str) -> str:
+    return f"/etc/{project}/{project}.conf.d"
+
+
 def fragment_path(project: str) -> str:
-    # oslo.config reads /etc/<project>/<project>.conf.d/ after <project>.conf.
-    return f"/etc/{project}/{project}.conf.d/100-ha-openstack.conf"
+    # oslo.config reads /etc/<project>/<project>.conf.d/ after <project>.conf (the default
+    # files), but before a file given with --config-file: see init_defaults.
+    return f"{config_dir(project)}/100-ha-openstack.conf"
+
+
+def init_defaults_path(unit: str) -> str:
+    """Read by Debian's /etc/init.d/<unit> (openstack-pkg-tools) after it set DAEMON_ARGS."""
+    return f"/etc/default/{unit}"
+
+
+def init_defaults(project: str) -> str:
+    """Debian's init scripts start non-uwsgi services with --config-file=<the package's conf>,
+    which oslo.config reads after the default config dirs: the package's options (glance's
+    auth_url = http://localhost:5000) would win over the fragment. An explicit --config-dir
+    after it is read last."""
+    return render_template("openstack-init-default.j2", config_dir=config_dir(project))
+
+
+def keystone_defaults(address: str, port: int = 5000, processes: int | None = None) -> str:
+    """keystone's uwsgi listens on the node's address; after --ini, so that --processes
+    overrides the ini file's `processes = 8`."""
+    args = f"--http-socket {address}:{port} --ini /etc/keystone/keystone-uwsgi.ini"
+    return render_template("keystone-default.j2", daemon_args=args + (f" --processes {processes}" if processes else ""))
 
 
 def service_fragment(
@@ -28,6 +66,7 @@ def service_fragment(
     transport: str | None,
     auth_url: str,
     service_password: str,
+    region: str,
     memcached_servers: list[str] | None = None,
     extra_sections: dict[str, dict[str, str]] | None = None,
 ) -> str:
@@ -47,6 +86,8 @@ def service_fragment(
             "www_authenticate_uri": auth_url, "auth_url": auth_url, "auth_type": "password",
             "project_domain_name": "Default", "user_domain_name": "Default",
             "project_name": "service", "username": project, "password": service_password,
+            # The package's own conf says regionOne; keystone's endpoints are in the stack's region.
+            "region_name": region,
         }
     if memcached_servers:
         sections.setdefault("cache", {}).update({
@@ -54,8 +95,9 @@ def service_fragment(
             "memcache_servers": ",".join(memcached_servers)})
         if "keystone_authtoken" in sections:
             sections["keystone_authtoken"]["memcached_servers"] = ",".join(memcached_servers)
-    for section, options in (extra_sections or {}).items():
-        sections.setdefault(section, {}).update(options)
+    for part in (PROJECT_DEFAULTS.get(project, {}), extra_sections or {}):
+        for section, options in part.items():
+            sections.setdefault(section, {}).update(options)
     return render_template("openstack-fragment.conf.j2", project=project,
                            sections={k: v for k, v in sections.items() if v})
 
@@ -68,6 +110,10 @@ def database_sql(projects: list[str], passwords: dict[str, str]) -> str:
 
 def _sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+# Keystone admin credentials on the cluster's first node (root only).
+ADMIN_OPENRC = "/root/.ha-openstack-admin-openrc"
 
 
 def admin_openrc(password: str, auth_url: str, region: str) -> str:

@@ -17,11 +17,12 @@ from ..pacemaker import PacemakerCluster, PacemakerClusterArgs
 from ..rabbitmq import RabbitHACluster, RabbitHAClusterArgs
 from ..render import FileSpec, render_template
 from ..render.cib import Op, Primitive
-from ..render.memcached import (CONFIG_PATH as MEMCACHED_CONF, KEYSTONE_DEFAULTS, keystone_defaults,
-                                memcached_conf, memcached_servers)
-from ..render.openstack import admin_openrc, fragment_path, service_fragment
+from ..render.memcached import CONFIG_PATH as MEMCACHED_CONF, memcached_conf, memcached_servers
+from ..render.openstack import (ADMIN_OPENRC, admin_openrc, fragment_path, init_defaults, init_defaults_path,
+                                keystone_defaults, service_fragment)
 from ..render.rabbitmq import oslo_messaging_settings
 from ..vip import Endpoint, OpenStackServiceVip, ServiceVipArgs
+from .projects import set_up_projects
 
 
 def build_active_active(stack: StackConfig) -> dict[str, Any]:
@@ -66,12 +67,15 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
                 database_url=galera_url(project, passwords[project], vip_host, galera_port)
                 if project in db_projects else None,
                 transport=transport if uses_mq else None, auth_url=auth_url,
-                service_password=passwords.get(project, ""), memcached_servers=mc_servers,
-                extra_sections=_merge(messaging if uses_mq else {}, _extra_binds(project, ops.services,
-                                                                                  address))),
+                service_password=passwords.get(project, ""), region=ops.region, memcached_servers=mc_servers,
+                extra_sections=_merge(messaging if uses_mq else {},
+                                      _extra_binds(project, ops.services, address),
+                                      ops.settings.get(project, {}))),
                 mode="0640", group=project, secret=True))
-        if "keystone" in ops.services:
-            files.append(FileSpec(KEYSTONE_DEFAULTS, keystone_defaults(address, processes=ops.keystone_processes)))
+        for service in ops.services:
+            info = SERVICES[service]
+            files.append(FileSpec(init_defaults_path(info.unit), keystone_defaults(
+                address, processes=ops.keystone_processes) if service == "keystone" else init_defaults(info.project)))
         node_files[name] = files
 
     # The seed's chapter 3 keeps the L3 and metadata agents active/passive under Pacemaker
@@ -96,8 +100,10 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         depends_on=[galera.ready, rabbit.ready, haproxy.cib], endpoints=endpoints, region=ops.region,
         admin_openrc=FileSpec(ADMIN_OPENRC, admin_openrc(
             ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
-    if "keystone" in ops.services:
-        _keystone(ops, cluster, api, auth_url, public_host, vip_host, galera_port, ADMIN_OPENRC)
+    keystone_ready = [_keystone(ops, cluster, api, auth_url, public_host, vip_host, galera_port, ADMIN_OPENRC)] \
+        if "keystone" in ops.services else []
+    set_up_projects(cluster, api, ops.services, passwords, db_host=vip_host, db_port=galera_port,
+                    api_host=vip_host, openrc=ADMIN_OPENRC, keystone_ready=keystone_ready)
     if pacemaker_agents:
         OpenStackServiceVip("network", ServiceVipArgs(
             None, stack.networks, cluster, group_id="g_services_network",
@@ -120,7 +126,6 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
 
 
 PACEMAKER_AGENTS = ("neutron-l3-agent", "neutron-metadata-agent")
-ADMIN_OPENRC = "/root/.ha-openstack-admin-openrc"
 
 
 def _agent_primitive(name: str, agents: str) -> Primitive:
@@ -162,7 +167,7 @@ def _transport(spec, hosts) -> str:  # type: ignore[no-untyped-def]
 
 
 def _keystone(ops, cluster: PacemakerCluster, api: OpenStackServiceVip, auth_url: str,  # type: ignore[no-untyped-def]
-              public_host: str, db_host: str, db_port: int, openrc_path: str) -> None:
+              public_host: str, db_host: str, db_port: int, openrc_path: str) -> pulumi.Resource:
     """One schema and admin user (first controller); the same fernet keys on every controller."""
     first = cluster.nodes[0]
     bootstrap = remote.run("keystone-bootstrap", first, render_template(
@@ -177,6 +182,6 @@ def _keystone(ops, cluster: PacemakerCluster, api: OpenStackServiceVip, auth_url
     # `up` is done when keystone issues a token through the VIP: its uwsgi workers load
     # lazily and HAProxy forwards only after two passing checks.
     assert api.openrc is not None and openrc_path
-    remote.run("keystone-ready", first, render_template(
+    return remote.run("keystone-ready", first, render_template(
         "scripts/keystone-ready.sh.j2", openrc=openrc_path, timeout_seconds=300),
         parent=api, depends_on=[bootstrap, *imports, api.openrc])

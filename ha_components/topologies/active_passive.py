@@ -12,9 +12,10 @@ from ..models import StackConfig
 from ..pacemaker import PacemakerCluster, PacemakerClusterArgs
 from ..render import FileSpec, render_template
 from ..render.cib import Op, Primitive
-from ..render.openstack import (admin_openrc, database_sql, fragment_path, service_fragment,
-                                sqlalchemy_url, transport_url)
+from ..render.openstack import (ADMIN_OPENRC, admin_openrc, database_sql, fragment_path, init_defaults,
+                                init_defaults_path, service_fragment, sqlalchemy_url, transport_url)
 from ..vip import Endpoint, OpenStackServiceVip, ServiceVipArgs
+from .projects import set_up_projects
 
 
 def _service_primitive(name: str, agents: str) -> Primitive:
@@ -100,10 +101,12 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
             database_url=sqlalchemy_url(project, passwords[project], str(db_vip.address))
             if project in db_projects else None,
             transport=None if project == "keystone" else transport,
-            auth_url=auth_url, service_password=passwords.get(project, "")),
+            auth_url=auth_url, service_password=passwords.get(project, ""), region=ops.region,
+            extra_sections=ops.settings.get(project, {})),
             mode="0640", group=project, secret=True)
         for project in projects_of(ops.services)
-    ]
+    ] + [FileSpec(init_defaults_path(SERVICES[s].unit), init_defaults(SERVICES[s].project))
+         for s in ops.services if s != "keystone"]
     units = [SERVICES[s].unit for s in ops.services]
     api_services = [s for s in ops.services if SERVICES[s].group == "api"]
     network_services = [s for s in ops.services if SERVICES[s].group == "network"]
@@ -120,16 +123,19 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
         packages=units, node_scripts={"keystone-keys": render_template("scripts/keystone-keys.sh.j2")}
         if "keystone" in ops.services else {},
         depends_on=provisioned, endpoints=endpoints, region=ops.region,
-        admin_openrc=FileSpec("/root/.ha-openstack-admin-openrc", admin_openrc(
+        admin_openrc=FileSpec(ADMIN_OPENRC, admin_openrc(
             ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
+    keystone_ready: list[pulumi.Resource] = []
     if "keystone" in ops.services:
         for node in cluster.nodes:
-            remote.run(f"keystone-{node.name}-bootstrap", node, _on_active("p_keystone", render_template(
+            keystone_ready.append(remote.run(f"keystone-{node.name}-bootstrap", node, _on_active("p_keystone", render_template(
                 "scripts/keystone-bootstrap.sh.j2", region=ops.region, db_host=str(db_vip.address),
                 db_port=3306, timeout_seconds=300,
                 admin_url=auth_url, internal_url=auth_url, public_url=f"http://{public_host}:5000/v3")),
                 parent=api, depends_on=[api.cib], stdin=ops.admin_password.get_secret_value() + "\n",
-                secret=True)
+                secret=True))
+    set_up_projects(cluster, api, ops.services, passwords, db_host=str(db_vip.address), db_port=3306,
+                    api_host=api_host, openrc=ADMIN_OPENRC, keystone_ready=keystone_ready)
     if network_services:
         OpenStackServiceVip("network", ServiceVipArgs(
             None, stack.networks, cluster, group_id="g_services_network",
