@@ -151,11 +151,12 @@ def test_destroy_removes_in_reverse_dependency_order_and_keeps_the_data(deployed
     assert deployed.stack.resources() == [] or all(
         r["type"].startswith("pulumi:") for r in deployed.stack.resources())
     for n in NODES:
-        for unit in (*CLUSTER_UNITS, "haproxy", "mariadb", "rabbitmq-server", "keystone", "memcached"):
+        for unit in (*CLUSTER_UNITS, "haproxy", "mariadb", "rabbitmq-server", "keystone", "glance-api",
+                     "memcached"):
             state_of = on(n, f"systemctl is-active {unit}", check=False).stdout.strip()
             assert state_of != "active", f"{n}: {unit} still runs after destroy"
         # The data the stack created stays: databases and queues are not the tool's to delete.
-        on(n, "test -d /var/lib/mysql/keystone && test -f /var/lib/mysql/grastate.dat")
+        on(n, "test -d /var/lib/mysql/keystone && test -d /var/lib/mysql/glance && test -f /var/lib/mysql/grastate.dat")
         on(n, "test -d /var/lib/rabbitmq/mnesia")
 
 

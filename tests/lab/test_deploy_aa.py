@@ -25,8 +25,9 @@ pytestmark = [pytest.mark.lab]
 
 STACK = "lab-aa"
 VIP = "10.77.1.110"
-# HAProxy's listeners by default: Galera and the services the stack deploys (keystone).
-DEPLOYED_LISTENERS = ("galera_cluster", "keystone_public_cluster", "keystone_admin_cluster")
+# HAProxy's listeners by default: Galera and the services the stack deploys (keystone, glance).
+DEPLOYED_LISTENERS = ("galera_cluster", "keystone_public_cluster", "keystone_admin_cluster",
+                      "glance_api_cluster")
 
 
 # Module scope: one deployment for this module, and its teardown (reset) runs when the
@@ -140,6 +141,42 @@ def test_keystone_issues_a_token_through_the_vip_valid_on_every_controller(aa):
         assert workers == "3", f"{n}: {workers} keystone uwsgi processes, want 2 workers + master"
     # The operator's openrc on ctl1 works too.
     on("ctl1", f". {OPENRC} && openstack token issue -f value -c id >/dev/null", timeout=120)
+
+
+def test_glance_stores_an_image_through_the_vip_and_every_controller_knows_it(aa):
+    token, catalog = admin_token(VIP)
+    image = next(s for s in catalog if s["type"] == "image")
+    assert {e["url"] for e in image["endpoints"]} == {f"http://{VIP}:9292"}
+
+    def glance(method: str, path: str, base: str = f"http://{VIP}:9292", body: bytes | None = None,
+               content_type: str = "application/json"):
+        request = urllib.request.Request(base + path, data=body, method=method, headers={
+            "X-Auth-Token": token, "Content-Type": content_type})
+        return urllib.request.urlopen(request, timeout=60)
+
+    name = f"ha-e2e-{uuid.uuid4().hex[:8]}"
+    data = uuid.uuid4().bytes * 4096  # 64 KiB
+    with glance("POST", "/v2/images", body=json.dumps({
+            "name": name, "disk_format": "raw", "container_format": "bare"}).encode()) as response:
+        assert response.status == 201
+        image_id = json.load(response)["id"]
+    try:
+        # HAProxy balances glance by source address: this client's upload and download go to
+        # one controller, whose file store holds the data (the store is per node; docs/active-active.md).
+        with glance("PUT", f"/v2/images/{image_id}/file", body=data,
+                    content_type="application/octet-stream") as response:
+            assert response.status == 204
+        with glance("GET", f"/v2/images/{image_id}/file") as response:
+            assert response.read() == data
+        # The image's record is in Galera: every controller's glance-api answers for it.
+        for n in NODES:
+            with glance("GET", f"/v2/images/{image_id}", base=f"http://{addr(n)}:9292") as response:
+                shown = json.load(response)
+            assert (shown["name"], shown["status"], shown["size"]) == (name, "active", len(data)), n
+    finally:
+        glance("DELETE", f"/v2/images/{image_id}").close()
+    # The operator's openrc on ctl1 reaches glance through the catalog too.
+    on("ctl1", f". {OPENRC} && openstack image list -f value -c Name >/dev/null", timeout=120)
 
 
 def test_zz_fencing_reboots_a_controller_that_comes_back_with_its_services(aa):
