@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -30,20 +30,23 @@ class Lab:
     resources: int
     timings: dict[str, float]
 
-    def stack_file(self, name: str, section: str, line: str) -> Path:
-        """The lab stack with `line` added under `ha-openstack:<section>:` (and earlier changes)."""
-        base = self.tmp / "current.yaml"
-        text = (base if base.exists() else STACK_FILE).read_text()
-        key = f"  ha-openstack:{section}:\n"
-        assert key in text, f"{section} is not in {STACK_FILE}"
-        changed = self.tmp / f"{name}.yaml"
-        changed.write_text(text.replace(key, f"{key}    {line}\n", 1))
-        base.write_text(changed.read_text())
-        return changed
+    edits: list[tuple[str, str]] = field(default_factory=list)  # (section, line), in order
 
-    def current(self) -> Path:
-        base = self.tmp / "current.yaml"
-        return base if base.exists() else STACK_FILE
+    def stack_file(self, name: str, section: str, line: str) -> Path:
+        """The lab stack with `line` added under `ha-openstack:<section>:`, after the earlier edits."""
+        self.edits.append((section, line))
+        return self.current(name)
+
+    def current(self, name: str = "current") -> Path:
+        """The lab stack with every edit so far, written to `<tmp>/<name>.yaml`."""
+        text = STACK_FILE.read_text()
+        for section, line in self.edits:
+            key = f"  ha-openstack:{section}:\n"
+            assert key in text, f"{section} is not in {STACK_FILE}"
+            text = text.replace(key, f"{key}    {line}\n", 1)
+        path = self.tmp / f"{name}.yaml"
+        path.write_text(text)
+        return path
 
 
 @pytest.fixture(scope="module")
