@@ -132,6 +132,21 @@ def test_active_passive_glance_schema_and_service_user_after_keystone(runtime_st
     assert {"glance-schema", "service-users", "api-endpoints"} <= waits_for("api-ready")
 
 
+def test_active_passive_controllers_share_the_first_ones_keystone_keys(lab_ap: StackConfig) -> None:
+    """Keystone moves with the API VIP: tokens and credentials must outlive the node that
+    signed them, so every node gets ctl1's keys before the admin user exists."""
+    commands, _ = run(lab_ap)
+    export = commands["keystone-keys-export"]
+    assert remote.RECORDED["keystone-keys-export"].host == "ctl1" and "tar -C /etc/keystone" in export["create"]
+    assert "api-cib" in waits_for("keystone-keys-export")
+    for node in ("ctl2", "ctl3"):
+        importer = f"keystone-{node}-keys-import"
+        assert remote.RECORDED[importer].host == node and "stdin" in commands[importer]["secret_inputs"]
+        assert "keystone-keys-export" in waits_for(importer)
+        for bootstrap in ("ctl1", "ctl2", "ctl3"):
+            assert importer in waits_for(f"keystone-{bootstrap}-bootstrap")
+
+
 def test_changing_corosync_settings_reloads_without_restart(runtime_stack: Callable[..., StackConfig]) -> None:
     changed = changed_commands(runtime_stack, lambda d: d["pacemaker"].__setitem__("crypto_hash", "sha512"))
     assert changed == {*{f"cluster-{n}-corosync-conf" for n in ("ctl1", "ctl2", "ctl3")}, "cluster-corosync-reload"}

@@ -22,7 +22,7 @@ from ..render.openstack import (ADMIN_OPENRC, admin_openrc, fragment_path, init_
                                 keystone_defaults, service_fragment)
 from ..render.rabbitmq import oslo_messaging_settings
 from ..vip import Endpoint, OpenStackServiceVip, ServiceVipArgs
-from .projects import set_up_projects
+from .projects import set_up_projects, share_keystone_keys
 
 
 def build_active_active(stack: StackConfig) -> dict[str, Any]:
@@ -168,17 +168,13 @@ def _transport(spec, hosts) -> str:  # type: ignore[no-untyped-def]
 
 def _keystone(ops, cluster: PacemakerCluster, api: OpenStackServiceVip, auth_url: str,  # type: ignore[no-untyped-def]
               public_host: str, db_host: str, db_port: int, openrc_path: str) -> pulumi.Resource:
-    """One schema and admin user (first controller); the same fernet keys on every controller."""
+    """The same keys on every controller, then one schema and admin user (first controller)."""
     first = cluster.nodes[0]
+    imports = share_keystone_keys(cluster, api)
     bootstrap = remote.run("keystone-bootstrap", first, render_template(
         "scripts/keystone-bootstrap.sh.j2", region=ops.region, admin_url=auth_url, internal_url=auth_url,
         public_url=f"http://{public_host}:5000/v3", db_host=db_host, db_port=db_port, timeout_seconds=300),
-        parent=api, depends_on=[api.cib], stdin=ops.admin_password.get_secret_value() + "\n", secret=True)
-    keys = remote.run("keystone-keys-export", first, render_template("scripts/keystone-keys-export.sh.j2"),
-                      parent=api, depends_on=[bootstrap], secret=True)
-    imports = [remote.run(f"keystone-{node.name}-keys-import", node, render_template(
-        "scripts/keystone-keys-import.sh.j2", source=first.name), parent=api, depends_on=[keys],
-        stdin=keys.stdout, secret=True) for node in cluster.nodes[1:]]
+        parent=api, depends_on=[api.cib, *imports], stdin=ops.admin_password.get_secret_value() + "\n", secret=True)
     # `up` is done when keystone issues a token through the VIP: its uwsgi workers load
     # lazily and HAProxy forwards only after two passing checks.
     assert api.openrc is not None and openrc_path

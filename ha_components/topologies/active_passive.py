@@ -15,7 +15,7 @@ from ..render.cib import Op, Primitive
 from ..render.openstack import (ADMIN_OPENRC, admin_openrc, database_sql, fragment_path, init_defaults,
                                 init_defaults_path, service_fragment, sqlalchemy_url, transport_url)
 from ..vip import Endpoint, OpenStackServiceVip, ServiceVipArgs
-from .projects import set_up_projects
+from .projects import set_up_projects, share_keystone_keys
 
 
 def _service_primitive(name: str, agents: str) -> Primitive:
@@ -127,12 +127,13 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
             ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
     keystone_ready: list[pulumi.Resource] = []
     if "keystone" in ops.services:
+        imports = share_keystone_keys(cluster, api)
         for node in cluster.nodes:
             keystone_ready.append(remote.run(f"keystone-{node.name}-bootstrap", node, _on_active("p_keystone", render_template(
                 "scripts/keystone-bootstrap.sh.j2", region=ops.region, db_host=str(db_vip.address),
                 db_port=3306, timeout_seconds=300,
                 admin_url=auth_url, internal_url=auth_url, public_url=f"http://{public_host}:5000/v3")),
-                parent=api, depends_on=[api.cib], stdin=ops.admin_password.get_secret_value() + "\n",
+                parent=api, depends_on=[api.cib, *imports], stdin=ops.admin_password.get_secret_value() + "\n",
                 secret=True))
     set_up_projects(cluster, api, ops.services, passwords, db_host=str(db_vip.address), db_port=3306,
                     api_host=api_host, openrc=ADMIN_OPENRC, keystone_ready=keystone_ready)

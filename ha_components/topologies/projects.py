@@ -1,6 +1,6 @@
-"""What each OpenStack project beyond keystone needs once its API VIP is up, in both
-topologies: its database schema, its keystone service user, and its API answering
-through the VIP."""
+"""What the OpenStack projects need once their API VIP is up, in both topologies: keystone's
+keys shared by every controller; for each other project its database schema, its keystone
+service user, and its API answering through the VIP."""
 from __future__ import annotations
 
 import json
@@ -15,6 +15,19 @@ from ..render import render_template
 from ..vip import OpenStackServiceVip
 
 TIMEOUT_SECONDS = 300
+
+
+def share_keystone_keys(cluster: PacemakerCluster, api: OpenStackServiceVip) -> list[pulumi.Resource]:
+    """Every controller signs and reads tokens and credentials with the first one's keys (each
+    created its own before the CIB change), so a token or credential outlives the controller
+    that made it, in a failover too. Run this before keystone's admin exists, so that no
+    token is issued with keys that are then replaced."""
+    first = cluster.nodes[0]
+    keys = remote.run("keystone-keys-export", first, render_template("scripts/keystone-keys-export.sh.j2"),
+                      parent=api, depends_on=[api.cib], secret=True)
+    return [remote.run(f"keystone-{node.name}-keys-import", node, render_template(
+        "scripts/keystone-keys-import.sh.j2", source=first.name), parent=api, depends_on=[keys],
+        stdin=keys.stdout, secret=True) for node in cluster.nodes[1:]]
 
 
 def set_up_projects(cluster: PacemakerCluster, api: OpenStackServiceVip, services: list[str], passwords: dict[str, str], *,
