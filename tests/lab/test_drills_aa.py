@@ -302,3 +302,37 @@ def test_galera_full_shutdown(aa, db, table, drill_record):
     drill_record.notes["recover B s"] = f"{time.monotonic() - t1:.1f}"
     check_rows(db, table, writer, drill_record)
     wait_healthy()
+
+
+def test_galera_clean_shutdown(aa, db, table, drill_record):
+    """A planned stop of the whole cluster: ctl3, ctl2, then ctl1 stopped cleanly under writes.
+    A clean stop leaves no primary component to restore and nothing restarts by itself; the
+    last node stopped (ctl1) has the highest seqno and `safe_to_bootstrap: 1`. galera-recover
+    must take its bootstrap path: start a new cluster from ctl1 and join the others to it."""
+    writer = SqlWriter(db, table).start()
+    try:
+        assert until_acks(writer, 0, 100, 30) is not None, f"no writes: {writer.acks.errors[-3:]}"
+        for n in ("ctl3", "ctl2"):
+            on(n, "systemctl stop mariadb", timeout=120)
+            assert until_acks(writer, time.monotonic(), 50, 90) is not None, f"no writes after stopping {n}"
+        on("ctl1", "systemctl stop mariadb", timeout=120)
+        t0 = time.monotonic()
+        drill_record.log("ctl3, ctl2, ctl1 stopped cleanly")
+    finally:
+        writer.stop()
+    for n in NODES:
+        assert on(n, "systemctl is-active mariadb", check=False).stdout.strip() != "active", n
+    assert "safe_to_bootstrap: 1" in on("ctl1", "cat /var/lib/mysql/grastate.dat").stdout
+    recovered = galera_recover()
+    drill_record.log(recovered.stdout + recovered.stderr)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    seqnos = dict(re.findall(r"^(ctl\d): \w+(?: \(primary\))?, seqno (-?\d+)", recovered.stdout, re.M))
+    assert sorted(seqnos) == NODES and int(seqnos["ctl1"]) == max(int(v) for v in seqnos.values()), \
+        recovered.stdout
+    plan = re.search(r"^plan: (.*)$", recovered.stdout, re.M)
+    assert plan and re.match(r"bootstrap ctl1, join ctl[23], join ctl[23]$", plan[1]), recovered.stdout
+    drill_record.notes["plan"] = plan[1]
+    assert until(all_synced, 300), "Galera is not Synced everywhere after galera-recover"
+    drill_record.failover_s = time.monotonic() - t0  # last stop -> recovered, all Synced
+    check_rows(db, table, writer, drill_record)
+    wait_healthy()

@@ -60,6 +60,17 @@ def test_each_machine_answers_ssh_with_systemd_running():
     assert len(ids) == 3, "machines share a machine-id or SSH host key"
 
 
+def test_ssh_with_host_key_checking_trusts_the_machines_after_a_reset():
+    """Every reset gives the machines new host keys; tools/lab puts them into root's
+    known_hosts, so plain ssh (galera-recover, an operator) does not refuse a "changed" host."""
+    for n in NODES:
+        for link in (0, 1):
+            r = subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                                "-i", "/var/lib/ha-openstack-lab/ssh/id_ed25519", f"root@{addr(n, link)}",
+                                "hostname"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+            assert (r.returncode, r.stdout.strip()) == (0, n), f"{n} link {link}: {r.stderr.strip()}"
+
+
 def test_stack_services_are_installed_but_disabled_and_sshd_enabled():
     r = lab("status")
     image = re.search(r"image (\S+)", r.stdout).group(1)
