@@ -9,12 +9,15 @@ toolchain is missing.
 """
 from __future__ import annotations
 
+import time
+import urllib.error
+import urllib.request
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from .conftest import NODES, on
-from .deploy import admin_token, assert_cluster_running, deployed
+from .deploy import admin_token, assert_cluster_running, crm_mon, deployed
 
 pytestmark = [pytest.mark.lab, pytest.mark.kernel]
 
@@ -76,3 +79,44 @@ def test_rabbitmq_answers_on_its_vip(ap):
 def test_keystone_issues_a_token_through_the_api_vip(ap):
     token, catalog = admin_token(VIPS["api"], kernel=True)  # from the lab host
     assert token and any(s["type"] == "identity" for s in catalog)
+
+
+def test_a_token_outlives_keystone_moving_to_another_node(ap):
+    """Keystone runs on one node at a time (g_services_api); every node holds the same fernet
+    keys (copied from ctl1 at deployment), so a token issued before the group moves is
+    still valid on the node it moves to."""
+    token, _ = admin_token(VIPS["api"], kernel=True)
+
+    def where() -> str | None:
+        group = next((g for g in crm_mon(kernel=True).find("resources").iter("group")
+                      if g.get("id") == "g_services_api"), None)
+        nodes = {n.get("name") for r in (group if group is not None else []) for n in r.iter("node")}
+        return nodes.pop() if len(nodes) == 1 else None
+
+    def valid() -> bool | None:
+        check = urllib.request.Request(f"http://{VIPS['api']}:5000/v3/auth/tokens",
+                                       headers={"X-Auth-Token": token, "X-Subject-Token": token})
+        try:
+            with urllib.request.urlopen(check, timeout=20) as response:
+                return response.status == 200
+        except urllib.error.HTTPError as err:
+            return False if err.code in (401, 404) else None  # 401/404: keystone refused it
+        except OSError:
+            return None  # not answering yet
+
+    before = where()
+    assert before and valid(), f"g_services_api on {before}; the token is not valid before the move"
+    target = next(n for n in NODES if n != before)
+    k("ctl1", f"crm_resource --move --resource g_services_api --node {target}")
+    try:
+        deadline, answer = time.monotonic() + 600, None
+        while time.monotonic() < deadline:
+            if where() == target:
+                answer = valid()
+                if answer is not None:
+                    break
+            time.sleep(3)
+        assert where() == target, f"g_services_api did not move to {target}"
+        assert answer is True, f"keystone on {target} refused a token issued on {before}"
+    finally:
+        k("ctl1", "crm_resource --clear --resource g_services_api", check=False)
