@@ -101,6 +101,8 @@ def test_drbd_resource_golden_and_drbdadm_parses_it(lab_ap: StackConfig, volume:
     assert f"address          ipv4 {spec.nodes and lab_ap.host(spec.nodes[1]).addresses[spec.link]}:{spec.port};" \
         in dump.stdout
     assert "fencing          resource-only;" in dump.stdout
+    # A resync behind application I/O keeps going at 4 MiB/s at least, 1 MiB in flight.
+    assert "c-fill-target     1M;" in dump.stdout and "c-min-rate        4M;" in dump.stdout
 
 
 # A stand-in drbdadm for the first promotion: the resource's state lives in files; `secondary`
