@@ -286,7 +286,7 @@ def token(vip: str, password: str, timeout: float = 5) -> bool:
 def crm_mon(nodes: list[str] = NODES, kernel: bool = False) -> ET.Element:
     """crm_mon's XML from the first of `nodes` that answers with a cluster view."""
     for node in nodes:
-        r = on(node, "crm_mon -1 --output-as=xml", check=False, timeout=30, kernel=kernel)
+        r = on(node, "crm_mon -1 --output-as=xml --include=failcounts", check=False, timeout=30, kernel=kernel)
         if r.returncode == 0:
             return ET.fromstring(r.stdout)
     raise AssertionError(f"no crm_mon from any of {nodes}")
@@ -298,6 +298,25 @@ def resource_node(mon: ET.Element, resource_id: str) -> str | None:
             node = r.find("node")
             return node.get("name") if node is not None else None
     return None
+
+
+def blocking_failures(mon: ET.Element) -> list[str]:
+    """Fail counts that keep a resource off a node: at its migration-threshold (a failed start
+    counts INFINITY). A failed monitor that was recovered in place is history, not a block."""
+    def score(value: str) -> int:
+        return 1000000 if value.lstrip("+").upper() == "INFINITY" else int(value)
+
+    history = mon.find("node_history")
+    return [f"{r.get('id')} on {node.get('name')} (fail-count {r.get('fail-count')})"
+            for node in (history if history is not None else [])
+            for r in node.iter("resource_history")
+            if r.get("fail-count") and score(r.get("fail-count")) >= score(r.get("migration-threshold", "INFINITY"))]
+
+
+def failed_actions(mon: ET.Element) -> list[str]:
+    failures = mon.find("failures")
+    return [f"{f.get('op_key')} on {f.get('node')}: {f.get('exitreason') or f.get('status')}"
+            for f in (failures if failures is not None else [])]
 
 
 def galera_status(node: str) -> dict[str, str]:
