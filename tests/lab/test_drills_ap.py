@@ -130,9 +130,11 @@ def fail_group_node(victim: str, resource: str, volume: str, worker: Worker, rec
     record.log(f"writes resumed: {resumed}; client errors {worker.acks.errors[-3:]}")
     assert resumed is not None, f"no write through the VIP within {FAILOVER_TIMEOUT}s: {worker.acks.errors[-3:]}"
     record.failover_s = off + first_ack_after(worker, off) - t0
+    # The broker answers before systemd reports the unit started: wait for Pacemaker to say so.
+    there = until(lambda: resource_node(crm_mon(others, kernel=True), resource) == peer, 300, interval=2)
     mon = crm_mon(others, kernel=True)
-    assert resource_node(mon, resource) == peer, f"{resource} is on {resource_node(mon, resource)}, not {peer}"
     record.log(ET.tostring(mon.find("resources"), encoding="unicode")[:2000])
+    assert there is not None, f"{resource} is on {resource_node(mon, resource)}, not {peer}"
     fenced = last_fenced(victim, others, kernel=True)
     assert fenced >= lost_at - 1, f"{victim} was not fenced (last fenced {fenced}, lost at {lost_at})"
     record.notes["fenced after s"] = f"{fenced - lost_at:.0f}"  # the fencer's history has whole seconds
