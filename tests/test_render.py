@@ -101,6 +101,64 @@ def test_drbd_resource_golden_and_drbdadm_parses_it(lab_ap: StackConfig, volume:
     assert f"address          ipv4 {spec.nodes and lab_ap.host(spec.nodes[1]).addresses[spec.link]}:{spec.port};" \
         in dump.stdout
     assert "fencing          resource-only;" in dump.stdout
+    # A resync behind application I/O keeps going at 4 MiB/s at least, 1 MiB in flight.
+    assert "c-fill-target     1M;" in dump.stdout and "c-min-rate        4M;" in dump.stdout
+
+
+# A stand-in drbdadm for the first promotion: the resource's state lives in files; `secondary`
+# switches it to what the scenario says the link does after the seed data was written
+# ($AFTER: "cstate dstate", or "SyncSource N" for a sync still running N queries).
+FAKE_DRBDADM = """#!/bin/bash
+cd "$DRBD_STATE"
+case "$1" in
+  cstate|dstate|role) cat "$1" ;;
+  primary) echo Primary/Secondary > role; echo UpToDate/Inconsistent > dstate ;;
+  secondary) echo Secondary/Secondary > role; set -- $AFTER
+     if [ "$1" = SyncSource ]; then echo "$2" > sync_left; echo SyncSource > cstate; echo UpToDate/Inconsistent > dstate
+     else echo "$1" > cstate; echo "$2" > dstate; fi ;;
+esac
+if [ -e sync_left ] && [ "$1" = cstate ]; then
+  left=$(( $(cat sync_left) - 1 )); echo "$left" > sync_left
+  [ "$left" -le 0 ] && { echo Connected > cstate; echo UpToDate/UpToDate > dstate; rm sync_left; }
+fi
+exit 0
+"""
+
+
+@pytest.mark.parametrize("after, ok", [
+    ("Connected UpToDate/UpToDate", True),
+    ("WFConnection UpToDate/DUnknown", False),  # the link broke while the seed data was written
+    ("SyncSource 8", True),  # a sync that outlasts the timeout but makes progress is waited for
+])
+def test_drbd_first_promotion_hands_over_only_once_the_peer_holds_the_data(tmp_path: Path, after: str, ok: bool) -> None:
+    """drbd-initialize.sh: force primary, mkfs, seed, demote, then wait until the peer is
+    Connected and UpToDate; a peer still cut off after the timeout fails the run, since
+    Pacemaker could otherwise promote the peer's stale copy."""
+    bin_dir, state = tmp_path / "bin", tmp_path / "state"
+    bin_dir.mkdir()
+    state.mkdir()
+    stubs = {"drbdadm": FAKE_DRBDADM, "cibadmin": "#!/bin/sh\nexit 1\n", "blkid": "#!/bin/sh\n",
+             "mkfs": "#!/bin/sh\n", "mount": "#!/bin/sh\n", "umount": "#!/bin/sh\n",
+             "rmdir": "#!/bin/sh\nrm -rf \"$@\"\n", "sleep": "#!/bin/sh\n"}
+    for name, text in stubs.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    for name, value in {"cstate": "Connected", "dstate": "Inconsistent/Inconsistent",
+                        "role": "Secondary/Secondary"}.items():
+        (state / name).write_text(value + "\n")
+    script = render_template("scripts/drbd-initialize.sh.j2", name="mysql", device="/dev/drbd0", fstype="xfs",
+                             drbd_primitive="p_drbd_mysql", initial_data="touch \"$MOUNT/seeded\"",
+                             timeout_seconds=5)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "DRBD_STATE": str(state), "AFTER": after}
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert (state / "role").read_text() == "Secondary/Secondary\n"  # demoted either way
+    if ok:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode == 1
+        assert "mysql: the peer does not hold the initial data (WFConnection UpToDate/DUnknown after 5s)" \
+            in result.stderr
 
 
 def cib_changes(stack: StackConfig) -> list[tuple[str, str]]:

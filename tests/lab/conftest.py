@@ -191,7 +191,8 @@ def drill_record(request: pytest.FixtureRequest) -> Iterator[DrillRecord]:
     if getattr(request.node, "call_failed", False):
         from .drills import diagnose  # the cluster's state while it is still there
 
-        print("\n".join(["", f"--- {record.drill}: timeline", *record.events, diagnose()]))
+        kernel = request.node.get_closest_marker("kernel") is not None
+        print("\n".join(["", f"--- {record.drill}: timeline", *record.events, diagnose(kernel)]))
 
 
 @pytest.hookimpl(hookwrapper=True)

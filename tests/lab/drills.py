@@ -14,7 +14,8 @@ import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 from urllib.parse import SplitResult, unquote, urlsplit
 
 import pika
@@ -134,6 +135,22 @@ class SqlWriter(Worker):
         self.conn = None
 
 
+@contextmanager
+def drill_table(url: SplitResult, name: str = "ha_drill_rows") -> Iterator[str]:
+    """A fresh table for SqlWriter's rows (n INT PRIMARY KEY), dropped afterwards."""
+    conn = sql_connect(url)
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {name}")
+        cur.execute(f"CREATE TABLE {name} (n INT PRIMARY KEY, at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6))")
+    conn.commit()
+    conn.close()
+    yield name
+    conn = sql_connect(url)
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {name}")
+    conn.close()
+
+
 def sql_rows(url: SplitResult, table: str) -> set[int]:
     conn = sql_connect(url)
     try:
@@ -174,20 +191,22 @@ def amqp_params(transport_url: str, first: str | None = None) -> list[pika.Conne
         connection_attempts=1, retry_delay=0) for h in hosts]
 
 
-def quorum_queue(channel: Any, name: str) -> None:
-    channel.queue_declare(name, durable=True, arguments={"x-queue-type": "quorum"})
+# Durable queue types: a quorum queue replicated over the RabbitMQ cluster (active/active); a
+# classic durable queue on the single broker whose disk DRBD replicates (active/passive).
+QUORUM, CLASSIC = "quorum", "classic"
 
 
 class AmqpClient(Worker):
-    def __init__(self, name: str, params: list[pika.ConnectionParameters], queue: str) -> None:
+    def __init__(self, name: str, params: list[pika.ConnectionParameters], queue: str,
+                 queue_type: str = QUORUM) -> None:
         super().__init__(name)
-        self.params, self.queue = params, queue
+        self.params, self.queue, self.queue_type = params, queue, queue_type
         self.conn: pika.BlockingConnection | None = None
 
     def channel(self) -> Any:
         self.conn = pika.BlockingConnection(self.params)  # tries the hosts in order
         channel = self.conn.channel()
-        quorum_queue(channel, self.queue)
+        channel.queue_declare(self.queue, durable=True, arguments={"x-queue-type": self.queue_type})
         return channel
 
     def reset(self) -> None:
@@ -203,8 +222,8 @@ class Publisher(AmqpClient):
     """Publishes 1, 2, 3, ... persistent, mandatory, with publisher confirms; a message is
     acknowledged once the broker confirmed it (an unconfirmed one is published again)."""
 
-    def __init__(self, params: list[pika.ConnectionParameters], queue: str) -> None:
-        super().__init__("amqp-publisher", params, queue)
+    def __init__(self, params: list[pika.ConnectionParameters], queue: str, queue_type: str = QUORUM) -> None:
+        super().__init__("amqp-publisher", params, queue, queue_type)
         self.ch: Any = None
         self.next = 1
 
@@ -226,8 +245,8 @@ class Publisher(AmqpClient):
 class Consumer(AmqpClient):
     """Consumes with manual acks (acked after recording): at-least-once."""
 
-    def __init__(self, params: list[pika.ConnectionParameters], queue: str) -> None:
-        super().__init__("amqp-consumer", params, queue)
+    def __init__(self, params: list[pika.ConnectionParameters], queue: str, queue_type: str = QUORUM) -> None:
+        super().__init__("amqp-consumer", params, queue, queue_type)
         self.received: set[int] = set()
 
     def step(self) -> None:
@@ -264,10 +283,10 @@ def token(vip: str, password: str, timeout: float = 5) -> bool:
 # --- the cluster as the operator sees it -----------------------------------------------------
 
 
-def crm_mon(nodes: list[str] = NODES) -> ET.Element:
+def crm_mon(nodes: list[str] = NODES, kernel: bool = False) -> ET.Element:
     """crm_mon's XML from the first of `nodes` that answers with a cluster view."""
     for node in nodes:
-        r = on(node, "crm_mon -1 --output-as=xml", check=False, timeout=30)
+        r = on(node, "crm_mon -1 --output-as=xml --include=failcounts", check=False, timeout=30, kernel=kernel)
         if r.returncode == 0:
             return ET.fromstring(r.stdout)
     raise AssertionError(f"no crm_mon from any of {nodes}")
@@ -279,6 +298,25 @@ def resource_node(mon: ET.Element, resource_id: str) -> str | None:
             node = r.find("node")
             return node.get("name") if node is not None else None
     return None
+
+
+def blocking_failures(mon: ET.Element) -> list[str]:
+    """Fail counts that keep a resource off a node: at its migration-threshold (a failed start
+    counts INFINITY). A failed monitor that was recovered in place is history, not a block."""
+    def score(value: str) -> int:
+        return 1000000 if value.lstrip("+").upper() == "INFINITY" else int(value)
+
+    history = mon.find("node_history")
+    return [f"{r.get('id')} on {node.get('name')} (fail-count {r.get('fail-count')})"
+            for node in (history if history is not None else [])
+            for r in node.iter("resource_history")
+            if r.get("fail-count") and score(r.get("fail-count")) >= score(r.get("migration-threshold", "INFINITY"))]
+
+
+def failed_actions(mon: ET.Element) -> list[str]:
+    failures = mon.find("failures")
+    return [f"{f.get('op_key')} on {f.get('node')}: {f.get('exitreason') or f.get('status')}"
+            for f in (failures if failures is not None else [])]
 
 
 def galera_status(node: str) -> dict[str, str]:
@@ -300,14 +338,14 @@ def haproxy_server_status(node: str, listener: str) -> dict[str, str]:
             if r.get("pxname") == listener and r["svname"] not in ("FRONTEND", "BACKEND")}
 
 
-def last_fenced(target: str, nodes: list[str] = NODES) -> float:
+def last_fenced(target: str, nodes: list[str] = NODES, kernel: bool = False) -> float:
     """When the cluster last fenced target successfully (epoch seconds; 0: never), from the
     fencer's history (its lines end with completed='YYYY-MM-DD HH:MM:SSZ' or last-successful=...;
     the history keeps the latest event per target and action, not every one)."""
     for node in nodes:
         if node == target:
             continue
-        r = on(node, f"stonith_admin --history {target} --verbose", check=False, timeout=30)
+        r = on(node, f"stonith_admin --history {target} --verbose", check=False, timeout=30, kernel=kernel)
         if r.returncode == 0:
             stamps = re.findall(r"successful.*?(?:completed|last-successful)='([0-9-]+ [0-9:.]+)Z?'", r.stdout)
             return max((datetime.strptime(t[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
@@ -343,12 +381,12 @@ def cluster_problem() -> str | None:
     return None
 
 
-def wait_healthy(timeout: float = 300) -> float:
-    """Seconds until cluster_problem() is None; fails naming the last problem."""
+def wait_healthy(timeout: float = 300, problem: Callable[[], str | None] = cluster_problem) -> float:
+    """Seconds until problem() (default: lab-aa's cluster_problem) is None; fails naming the last problem."""
     last: list[str | None] = ["not checked"]
 
     def whole() -> bool:
-        last[0] = cluster_problem()
+        last[0] = problem()
         return last[0] is None
 
     seconds = until(whole, timeout, interval=3)
@@ -356,20 +394,25 @@ def wait_healthy(timeout: float = 300) -> float:
     return seconds
 
 
-def power_on(node: str, lost_at: float) -> bool:
+def power_on(node: str, lost_at: float, kernel: bool = False) -> bool:
     """Start node once the cluster has fenced it after `lost_at` (time.time() when it was cut):
     Pacemaker fences a lost node a few seconds later, whatever it does meanwhile, so a machine
     started before that would be powered off again. False if it was on already."""
-    assert until(lambda: last_fenced(node) >= lost_at - 1, 120), f"{node} was not fenced"
-    if lab("status", node, check=False).returncode == 0:
+    assert until(lambda: last_fenced(node, kernel=kernel) >= lost_at - 1, 120), f"{node} was not fenced"
+    if lab("status", node, check=False, kernel=kernel).returncode == 0:
         return False
-    r = lab("start", node, check=False)
+    r = lab("start", node, check=False, kernel=kernel)
     if r.returncode != 0:
         # Seen once under heavy host load: booted (console) but no SSH within 180 s. Say so, with
         # what the lab saw, rather than leave a half-started machine to the next drill.
         raise AssertionError(f"tools/lab start {node} failed:\n{r.stdout}{r.stderr}\n"
-                             f"{lab('status', check=False).stdout}")
+                             f"{lab('status', check=False, kernel=kernel).stdout}")
     return True
+
+
+def until_acks(worker: Worker, since: float, count: int, timeout: float) -> float | None:
+    """Seconds until worker acknowledged `count` writes after `since` (monotonic), or None."""
+    return until(lambda: worker.acks.count_since(since) >= count, timeout)
 
 
 def until(check: Callable[[], Any], timeout: float, interval: float = 0.5) -> float | None:
@@ -385,13 +428,14 @@ def until(check: Callable[[], Any], timeout: float, interval: float = 0.5) -> fl
     return None
 
 
-def diagnose() -> str:
+def diagnose(kernel: bool = False) -> str:
     """What an operator would look at first, from every machine that answers."""
-    out = [lab("status", check=False).stdout]
+    out = [lab("status", check=False, kernel=kernel).stdout]
     for n in NODES:
         r = on(n, "crm_mon -1 -f 2>&1 | head -40; stonith_admin --history '*' 2>&1 | tail -5; "
+                  "cat /proc/drbd 2>/dev/null; "
                   "systemctl --no-pager is-active pacemaker corosync mariadb haproxy rabbitmq-server; "
                   "journalctl --no-pager -o short-monotonic -n 25 -u pacemaker -u mariadb -u haproxy 2>&1",
-               check=False, timeout=60)
+               check=False, timeout=60, kernel=kernel)
         out.append(f"--- {n} (exit {r.returncode})\n{r.stdout}{r.stderr}")
     return "\n".join(out)

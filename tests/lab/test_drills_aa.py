@@ -20,13 +20,11 @@ import uuid
 import pytest
 
 from .conftest import NODES, REPO, STACK_AA_FILE, DrillRecord, deployed_lab_aa, lab, on
-from .drills import (Consumer, Publisher, SqlWriter, admin_password, amqp_params, crm_mon, last_fenced,
-                     galera_status, haproxy_server_status, power_on, resource_node, sql_connect,
-                     sql_rows, sql_url, sql_works, token, until, wait_healthy)
+from .drills import (Consumer, Publisher, SqlWriter, admin_password, amqp_params, crm_mon, drill_table,
+                     galera_status, haproxy_server_status, last_fenced, power_on, resource_node, sql_rows,
+                     sql_url, sql_works, token, until, until_acks, wait_healthy)
 
 pytestmark = [pytest.mark.lab, pytest.mark.drills]
-
-TABLE = "ha_drill_rows"
 
 
 @pytest.fixture(scope="module")
@@ -52,27 +50,14 @@ def db(aa):
 
 @pytest.fixture
 def table(db):
-    conn = sql_connect(db)
-    with conn.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        cur.execute(f"CREATE TABLE {TABLE} (n INT PRIMARY KEY, at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6))")
-    conn.commit()
-    conn.close()
-    yield TABLE
-    conn = sql_connect(db)
-    with conn.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
-    conn.close()
+    with drill_table(db) as name:
+        yield name
 
 
 def galera_writer(vip_node: str) -> str:
     """The server HAProxy sends database traffic to: the first one UP that is not a backup."""
     status = haproxy_server_status(vip_node, "galera_cluster")
     return next(n for n in NODES if status.get(n) == "UP")  # ctl1 first: the others are backups
-
-
-def until_acks(worker, since: float, count: int, timeout: float) -> float | None:
-    return until(lambda: worker.acks.count_since(since) >= count, timeout)
 
 
 def check_rows(db, table: str, writer: SqlWriter, record: DrillRecord) -> None:
