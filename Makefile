@@ -20,7 +20,7 @@ bench:  ## issue 7 benchmarks: engine cost without hosts, lab-aa cost and its SS
 drills:
 	flock $(LAB_LOCK) $(PYTEST) -m drills -rA tests/lab
 
-# Issue 6 fault drills on the kernel tier (active/passive on DRBD; ~45 min under TCG):
+# Issue 6 fault drills on the kernel tier (active/passive on DRBD; ~20 min under TCG on a quiet host):
 # deploy lab-ap, power off the node running the MySQL group, then the RabbitMQ group, under
 # client load; the same summary table. `-m drills` alone leaves these out (conftest.py).
 drills-kernel:
