@@ -179,6 +179,7 @@ def _check_pacemaker(stack: StackConfig) -> Iterator[Problem]:
 
 def _check_drbd(stack: StackConfig) -> Iterator[Problem]:
     cluster = set(stack.pacemaker.nodes)
+    hosts = {h.name for h in stack.hosts}
     for field in ("name", "minor", "port"):
         dups = _duplicates([getattr(v, field) for v in stack.drbd])
         for i, vol in enumerate(stack.drbd):
@@ -187,7 +188,7 @@ def _check_drbd(stack: StackConfig) -> Iterator[Problem]:
     for i, vol in enumerate(stack.drbd):
         yield from _references(vol.nodes, cluster, ("drbd", i, "nodes"), "pacemaker node")
         for node in vol.nodes:
-            if node in cluster and vol.link >= len(stack.host(node).addresses):
+            if node in cluster and node in hosts and vol.link >= len(stack.host(node).addresses):
                 yield Problem(("drbd", i, "link"), f"host {node!r} has no address for link {vol.link}")
 
 
