@@ -1,4 +1,4 @@
-"""`python -m ha_components validate|render STACKFILE`: the offline pre-flight and review tools."""
+"""`python -m ha_components validate|render STACKFILE`, `schema`: the offline tools."""
 from __future__ import annotations
 
 import argparse
@@ -22,7 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     recover.add_argument("stack_file", type=Path)
     recover.add_argument("--yes", action="store_true", help="apply the plan (default: show it)")
     recover.add_argument("--bootstrap", metavar="NODE", help="bootstrap this node, whatever the seqnos")
+    sub.add_parser("schema", help="print the JSON Schema of stack files (schema/stack.schema.json)")
     args = parser.parse_args(argv)
+
+    if args.command == "schema":
+        from .schema import schema_text
+
+        sys.stdout.write(schema_text())
+        return 0
 
     try:
         stack = load_stack_file(args.stack_file)
