@@ -11,7 +11,6 @@ subnets, duplicates, fencing coverage) stay with `validate`.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +118,7 @@ def stack_file_schema() -> dict[str, Any]:
         "properties": {f"{PROJECT}:{key}": value for key, value in stack["properties"].items()},
         "required": [f"{PROJECT}:{key}" for key in stack.get("required", [])],
         # Other namespaces (pulumi:, command:, ...) are the engine's and providers' business.
-        "patternProperties": {f"^(?!{re.escape(PROJECT)}:)": {}},
+        "patternProperties": {f"^(?!{PROJECT}:)": {}},  # no escapes: ECMA's unicode mode refuses `\-`
         "additionalProperties": False,
     }
     return {

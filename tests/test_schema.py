@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from typing import Any, Iterator
@@ -71,6 +72,31 @@ def test_enums_examples_and_secrets() -> None:
     assert defs["Host"]["properties"]["addresses"]["examples"]
     assert defs["PacemakerSpec"]["properties"]["authkey"]["allOf"] == [{"$ref": "#/definitions/Secret"}]
     assert defs["Secret"]["required"] == ["secure"]
+
+
+def _patterns(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, sub in node.items():
+            if key == "pattern":
+                yield sub
+            elif key == "patternProperties":
+                yield from sub
+            yield from _patterns(sub)
+    elif isinstance(node, list):
+        for sub in node:
+            yield from _patterns(sub)
+
+
+def test_patterns_are_ecmascript() -> None:
+    """Editors compile patterns as ECMAScript (unicode mode): no Python-only syntax, no `\\-`
+    outside a class (all 43 compiled with node's `new RegExp(p, "u")` when this was written)."""
+    patterns = set(_patterns(stack_file_schema()))
+    assert len(patterns) > 10
+    for pattern in patterns:
+        outside_classes = re.sub(r"\[.*?\]", "", pattern)
+        for python_only in ("(?P", "\\A", "\\Z", "(?i", "(?x", "\\-"):
+            assert python_only not in outside_classes, (pattern, python_only)
+        re.compile(pattern)
 
 
 @pytest.mark.parametrize("stack_file", SHIPPED_STACKS, ids=lambda p: p.name)
