@@ -79,3 +79,14 @@ def test_cli_writes_svg(tmp_path: Path) -> None:
                           str(ROOT / "stacks" / "Pulumi.lab-aa.yaml"), "--out", str(tmp_path / "x.gif")],
                          env=env, capture_output=True, text=True)
     assert bad.returncode == 1 and "write .svg, .png or .dot" in bad.stderr
+
+
+@pytest.mark.parametrize("name", ["lab-aa", "lab-ap"])
+def test_readme_pictures_match_their_stacks(name: str) -> None:
+    """docs/<stack>.svg (shown in the README) names what the stack has; regenerate with
+    python -m ha_components diagram stacks/Pulumi.<stack>.yaml --out docs/<stack>.svg"""
+    stack = load_stack_file(ROOT / "stacks" / f"Pulumi.{name}.yaml")
+    text = svg_texts((ROOT / "docs" / f"{name}.svg").read_bytes())
+    names = [h.name for h in stack.hosts] + [f"VIP {v.name}" for v in stack.vips]
+    names += [str(a) for h in stack.hosts for a in h.addresses] + [str(v.address) for v in stack.vips]
+    assert [n for n in names if n not in text] == []
