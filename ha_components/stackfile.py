@@ -32,7 +32,11 @@ def _decode_secure(value: Any, loc: Loc) -> Any:
 
 def config_from_stack_file(path: Path) -> dict[str, Any]:
     """The project's keys of a Pulumi.<stack>.yaml, prefix stripped, secrets as placeholders."""
-    doc = yaml.safe_load(path.read_text()) or {}
+    return config_from_document(yaml.safe_load(path.read_text()) or {})
+
+
+def config_from_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """config_from_stack_file of an already parsed stack file."""
     raw = doc.get("config") or {}
     if not isinstance(raw, dict):
         raise StackConfigError([Problem(("config",), "must be a mapping")])

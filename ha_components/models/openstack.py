@@ -10,21 +10,29 @@ from .base import Name, StrictModel
 
 
 class OpenStackSpec(StrictModel):
+    """The OpenStack services, their VIP and their keystone endpoints."""
+
     region: str = "RegionOne"
-    api_vip: Name
-    # Host name or address in the public endpoints (the seed's PUBLIC_VIP); the API VIP if unset.
-    public_endpoint_host: str | None = None
-    services: list[str] = Field(default_factory=lambda: ["keystone"], min_length=1)
-    # systemd units (today's packages) or the seed's ocf:openstack agents.
+    """Keystone region of the endpoints."""
+    api_vip: Name = Field(examples=["api"])
+    """The VIP the API services and their endpoints use (in active-active: haproxy.vip)."""
+    public_endpoint_host: str | None = Field(default=None, examples=["cloud.example.org"])
+    """Host name or address in the public endpoints (the seed's PUBLIC_VIP); the API VIP if unset."""
+    services: list[str] = Field(default_factory=lambda: ["keystone"], min_length=1,
+                                examples=[["keystone", "glance-api"]])
+    """The services to deploy (ha_components.catalog)."""
     resource_agents: Literal["systemd", "ocf-openstack"] = "systemd"
-    # keystone's uwsgi processes per controller (active/active); default: the package's 8.
+    """Pacemaker resources as systemd units (today's packages) or the seed's ocf:openstack agents."""
     keystone_processes: int | None = Field(default=None, ge=1, le=64)
+    """keystone's uwsgi processes per controller (active/active only); default: the package's 8."""
     admin_password: SecretStr
-    # One password per project: its database user and its keystone service user.
+    """Keystone admin password, a Pulumi secret."""
     service_passwords: dict[Name, SecretStr] = {}
-    # Extra options per project, section and option, written last into the project's config
-    # fragment (e.g. glance's image store). Not for secrets: the values are plain config.
-    settings: dict[Name, dict[str, dict[str, str]]] = {}
+    """One secret per project: its database user's and its keystone service user's password."""
+    settings: dict[Name, dict[str, dict[str, str]]] = Field(
+        default={}, examples=[{"glance": {"glance_store": {"default_store": "file"}}}])
+    """Extra options per project, section and option, written last into the project's config
+    fragment (e.g. glance's image store). Not for secrets: the values are plain config."""
 
     @field_validator("services")
     @classmethod
@@ -41,15 +49,23 @@ class DrbdDatabaseSpec(StrictModel):
     """The seed's MySQL on DRBD behind a VIP (active/passive)."""
 
     vip: Name
+    """The VIP MySQL binds (a name from vips)."""
     volume: Name
+    """The DRBD volume holding the data directory (a name from drbd)."""
     root_password: SecretStr
+    """MariaDB root password, a Pulumi secret."""
 
 
 class DrbdMessagingSpec(StrictModel):
     """The seed's RabbitMQ on DRBD behind a VIP (active/passive)."""
 
     vip: Name
+    """The VIP RabbitMQ binds (a name from vips)."""
     volume: Name
+    """The DRBD volume holding /var/lib/rabbitmq (a name from drbd)."""
     erlang_cookie: SecretStr
+    """The Erlang cookie, a Pulumi secret."""
     user: str = "openstack"
+    """The RabbitMQ user the OpenStack services use."""
     password: SecretStr
+    """Its password, a Pulumi secret."""
