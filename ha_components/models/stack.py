@@ -6,6 +6,8 @@ can name the exact field path, e.g. `pacemaker.nodes[1]`.
 """
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from ipaddress import IPv4Address
@@ -69,10 +71,19 @@ class StackConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
 def format_loc(loc: Loc) -> str:
+    """`hosts[0].ssh.port`; a key that is not a plain name is quoted: `openstack.settings["a b"]`."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            out += f".{part}" if out else part
+        else:  # JSON quoting: control characters and quotes escaped, one line
+            out += f"[{json.dumps(part)}]"
     return out or "<stack>"
 
 
@@ -81,13 +92,18 @@ def validate_stack(data: dict[str, Any]) -> StackConfig:
     try:
         stack = StackConfig.model_validate(data)
     except ValidationError as err:
-        raise StackConfigError([
-            Problem(tuple(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in err.errors()
-        ]) from None
+        raise StackConfigError([_problem(e) for e in err.errors()]) from None
     problems = list(cross_checks(stack))
     if problems:
         raise StackConfigError(problems)
     return stack
+
+
+def _problem(error: Any) -> Problem:
+    loc, message = tuple(error["loc"]), error["msg"].removeprefix("Value error, ")
+    if loc and loc[-1] == "[key]":  # pydantic's marker for a bad mapping key: the key is the path
+        loc, message = loc[:-1], f"key: {message}"
+    return Problem(loc, message)
 
 
 def _duplicates(values: list[Any]) -> set[Any]:
@@ -126,6 +142,13 @@ def _check_hosts(stack: StackConfig) -> Iterator[Problem]:
                 yield Problem(loc, f"address {addr} is in no declared network")
     for name in sorted(_duplicates([n.name for n in stack.networks])):
         yield Problem(("networks",), f"duplicate network name {name!r}")
+    # Overlapping networks make "the network of an address" ambiguous (VIP prefix, binds).
+    for i, net in enumerate(stack.networks):
+        for j, other in enumerate(stack.networks[:i]):
+            if net.cidr.overlaps(other.cidr):
+                same = "is the same network as" if net.cidr == other.cidr else "overlaps"
+                yield Problem(("networks", i, "cidr"), f"{net.cidr} {same} networks[{j}] "
+                              f"({other.name} {other.cidr})")
 
 
 def _check_vips(stack: StackConfig) -> Iterator[Problem]:
@@ -179,6 +202,7 @@ def _check_pacemaker(stack: StackConfig) -> Iterator[Problem]:
 
 def _check_drbd(stack: StackConfig) -> Iterator[Problem]:
     cluster = set(stack.pacemaker.nodes)
+    hosts = {h.name for h in stack.hosts}
     for field in ("name", "minor", "port"):
         dups = _duplicates([getattr(v, field) for v in stack.drbd])
         for i, vol in enumerate(stack.drbd):
@@ -187,7 +211,7 @@ def _check_drbd(stack: StackConfig) -> Iterator[Problem]:
     for i, vol in enumerate(stack.drbd):
         yield from _references(vol.nodes, cluster, ("drbd", i, "nodes"), "pacemaker node")
         for node in vol.nodes:
-            if node in cluster and vol.link >= len(stack.host(node).addresses):
+            if node in cluster and node in hosts and vol.link >= len(stack.host(node).addresses):
                 yield Problem(("drbd", i, "link"), f"host {node!r} has no address for link {vol.link}")
 
 
