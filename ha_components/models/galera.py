@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from .base import Name, StrictModel, is_placeholder
+from .base import Name, StrictModel, Text, is_placeholder
 
 # Characters an option-file or haproxy.cfg word cannot carry unquoted, or that a shell or
 # HAProxy would expand: refused in passwords that end up in such files.
@@ -43,7 +43,7 @@ class GaleraSpec(StrictModel):
     sst_password: SecretStr
     max_connections: int = Field(default=4096, ge=10)
     # Extra [mysqld] options (e.g. innodb_buffer_pool_size: 2G); they cannot unset the seed's.
-    options: dict[str, str] = {}
+    options: dict[str, Text] = {}
     timeout_seconds: int = Field(default=600, ge=30)
 
     @field_validator("sst_password")

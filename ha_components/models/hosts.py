@@ -5,15 +5,15 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from pydantic import Field, SecretStr, model_validator
 
-from .base import AbsPath, Name, StrictModel
+from .base import AbsPath, HostName, Name, StrictModel, UserName
 
 
 class SshEndpoint(StrictModel):
     """How Pulumi reaches a host (the management side, not the cluster network)."""
 
-    host: str = Field(min_length=1)
+    host: HostName  # never starts with "-": it is an argument of ssh
     port: int = Field(default=22, ge=1, le=65535)
-    user: str = Field(default="root", min_length=1)
+    user: UserName = "root"
     private_key_path: str | None = None
     private_key: SecretStr | None = None
 
@@ -41,7 +41,7 @@ class Vip(StrictModel):
 
     name: Name
     address: IPv4Address
-    nic: str | None = None  # IPaddr2 finds the interface from the subnet when unset
+    nic: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:@-]{1,15}$")  # IPaddr2 finds the interface from the subnet when unset
 
 
 def vip_interface(vip: Vip, networks: list[Network]) -> IPv4Interface:

@@ -3,28 +3,33 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from ..catalog import SERVICES
-from .base import Name, StrictModel
+from .base import HostName, IniKey, Name, Region, StrictModel, Text, UserName, secret_line
+
+Password = Annotated[SecretStr, AfterValidator(secret_line)]
 
 
 class OpenStackSpec(StrictModel):
-    region: str = "RegionOne"
+    region: Region = "RegionOne"
     api_vip: Name
     # Host name or address in the public endpoints (the seed's PUBLIC_VIP); the API VIP if unset.
-    public_endpoint_host: str | None = None
+    public_endpoint_host: HostName | None = None
     services: list[str] = Field(default_factory=lambda: ["keystone"], min_length=1)
     # systemd units (today's packages) or the seed's ocf:openstack agents.
     resource_agents: Literal["systemd", "ocf-openstack"] = "systemd"
     # keystone's uwsgi processes per controller (active/active); default: the package's 8.
     keystone_processes: int | None = Field(default=None, ge=1, le=64)
-    admin_password: SecretStr
+    admin_password: Password
     # One password per project: its database user and its keystone service user.
-    service_passwords: dict[Name, SecretStr] = {}
+    service_passwords: dict[Name, Password] = {}
     # Extra options per project, section and option, written last into the project's config
-    # fragment (e.g. glance's image store). Not for secrets: the values are plain config.
-    settings: dict[Name, dict[str, dict[str, str]]] = {}
+    # fragment (e.g. glance's image store). Not for secrets: the values are plain config,
+    # one line each; oslo.config expands `$option` in them (`$$` is a literal `$`).
+    settings: dict[Name, dict[IniKey, dict[IniKey, Text]]] = {}
 
     @field_validator("services")
     @classmethod
@@ -42,7 +47,7 @@ class DrbdDatabaseSpec(StrictModel):
 
     vip: Name
     volume: Name
-    root_password: SecretStr
+    root_password: Password
 
 
 class DrbdMessagingSpec(StrictModel):
@@ -51,5 +56,5 @@ class DrbdMessagingSpec(StrictModel):
     vip: Name
     volume: Name
     erlang_cookie: SecretStr
-    user: str = "openstack"
-    password: SecretStr
+    user: UserName = "openstack"
+    password: Password

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from .base import Name, StrictModel, is_placeholder
+from .base import IniKey, Name, PackageName, StrictModel, Text, is_placeholder
 
 # The seed's properties: keep policy-engine history long, recheck every 5 minutes.
 SEED_PROPERTIES: dict[str, str] = {
@@ -24,7 +24,7 @@ class FenceDevice(StrictModel):
     name: Name
     agent: str = Field(pattern=r"^fence_[a-z0-9_]+$")
     targets: list[Name] = Field(min_length=1)
-    params: dict[str, str] = {}
+    params: dict[IniKey, Text] = {}
     # Parameters such as a BMC password: stored as Pulumi secrets, kept out of command lines.
     secret_params: dict[str, SecretStr] = {}
 
@@ -49,9 +49,9 @@ class PacemakerSpec(StrictModel):
     # two). Raise it where hosts can stall for seconds (emulated or overcommitted VMs), or a
     # stalled node is declared lost and fenced.
     token_ms: int | None = Field(default=None, ge=1000, le=120000)
-    properties: dict[str, str] = {}
+    properties: dict[IniKey, Text] = {}
     fencing: Fencing = Fencing()
-    packages: list[str] = [
+    packages: list[PackageName] = [
         "corosync", "pacemaker", "pacemaker-cli-utils", "crmsh",
         "resource-agents", "fence-agents", "python3",
     ]
