@@ -133,6 +133,19 @@ def _check_hosts(stack: StackConfig) -> Iterator[Problem]:
     for i, host in enumerate(stack.hosts):
         if host.name in dup_names:
             yield Problem(("hosts", i, "name"), f"duplicate host name {host.name!r}")
+        ssh = host.ssh
+        if ssh.insecure_skip_host_key:
+            if not (ssh.insecure_skip_host_key_reason or "").strip():
+                yield Problem(("hosts", i, "ssh", "insecure_skip_host_key_reason"),
+                              "skipping host key verification needs the reason written here")
+            if ssh.host_key:
+                yield Problem(("hosts", i, "ssh", "insecure_skip_host_key"),
+                              "host_key is set: pin it or skip, not both")
+        elif not ssh.host_key:
+            yield Problem(("hosts", i, "ssh", "host_key"),
+                          f"no SSH host key for {ssh.host}: anyone answering there would receive the "
+                          "stack's secrets. Pin the verified key(s) (python -m ha_components host-keys "
+                          "STACKFILE --write), or set insecure_skip_host_key with its reason")
         for j, addr in enumerate(host.addresses):
             loc = ("hosts", i, "addresses", j)
             if addr in seen:
