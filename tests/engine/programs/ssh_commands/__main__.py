@@ -118,7 +118,8 @@ elif mode == "sdk":
 
     target = Host(name="target", addresses=["127.0.0.1"], ssh={
         "host": config.require("host"), "port": config.require_int("port"),
-        "user": config.require("user"), "private_key": config.require("privateKey")})
+        "user": config.require("user"), "private_key": config.require("privateKey"),
+        "host_key": [config.get("hostKey")] if config.get("hostKey") else []})
     holder = pulumi.ComponentResource("test:index:Holder", "holder")
-    remote.run("unit", remote.connect(target), f"echo start >> {d}/unit.log", parent=holder,
+    remote.run("target-unit", remote.connect(target), f"echo start >> {d}/unit.log", parent=holder,
                triggers=[config.get("trigger") or "t1"], delete=f"echo stop >> {d}/unit.log")
