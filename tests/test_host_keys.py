@@ -49,8 +49,9 @@ def test_pinned_key_prefers_ed25519_and_fingerprint_matches_ssh_keygen(tmp_path:
     assert fingerprint(parse_host_key(pub.read_text())[1]) in out
 
 
-def test_lab_stack_pins_the_committed_lab_fixture_keys() -> None:
-    stack = load_stack_file(STACKS / "Pulumi.lab-aa.yaml")
+@pytest.mark.parametrize("name", ["lab-aa", "lab-ap"])
+def test_lab_stacks_pin_the_committed_lab_fixture_keys(name: str) -> None:
+    stack = load_stack_file(STACKS / f"Pulumi.{name}.yaml")
     for host in stack.hosts:
         fixture = (ROOT / f"tools/lab.d/host-keys/{host.name}-ssh_host_ed25519_key.pub").read_text()
         assert host.ssh.host_key == [" ".join(fixture.split()[:2])]
