@@ -62,7 +62,10 @@ class SshEndpoint(StrictModel):
     @field_validator("host_key", mode="before")
     @classmethod
     def _key_list(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
+        if isinstance(value, str):  # one key: checked here, so an error names host_key itself
+            parse_host_key(value)
+            return [value]
+        return value
 
     @property
     def pinned_host_key(self) -> str | None:
