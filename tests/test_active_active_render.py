@@ -521,3 +521,27 @@ def test_hosts_block_is_replaced_in_place_and_idempotent(tmp_path):
     changed = script.replace("10.77.1.13 ctl3", "10.77.1.14 ctl3")
     assert subprocess.run(["bash", "-euo", "pipefail", "-c", changed]).returncode == 0
     assert hosts.read_text().count("ctl3") == 1 and "10.77.1.14 ctl3" in hosts.read_text()
+
+
+def test_nasty_service_password_through_sql_and_url_reaches_a_real_server(galera_node):
+    """A password with @ / : # ? % $ ' : the rendered SQL creates the user, the rendered
+    database URL (percent-encoded, decoded as SQLAlchemy does) logs in with it."""
+    import pymysql
+    from urllib.parse import unquote
+
+    from ha_components.render.openstack import database_sql, sqlalchemy_url
+
+    from .test_input_safety import NASTY_PASSWORD, SQLALCHEMY_URL
+
+    # mariadb-install-db's anonymous ''@localhost would shadow glance@% on a local login
+    anonymous = "DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES;\n"
+    sql = anonymous + database_sql(["glance"], {"glance": NASTY_PASSWORD})
+    done = subprocess.run(["mysql"], input=sql, env=galera_node["env"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    url = SQLALCHEMY_URL.match(sqlalchemy_url("glance", NASTY_PASSWORD, f"127.0.0.1:{galera_node['port']}"))
+    conn = pymysql.connect(host=url["ipv4"], port=int(url["port"]), user=unquote(url["username"]),
+                           password=unquote(url["password"]), database=url["database"])
+    with conn.cursor() as cur:
+        cur.execute("SELECT CURRENT_USER()")
+        assert cur.fetchone()[0] == "glance@%"
+    conn.close()

@@ -19,7 +19,7 @@ NASTY_PASSWORD = "p@ss/w:rd#?%$'x"
 # SQLAlchemy's URL pattern (sqlalchemy/engine/url.py, _parse_url): user up to ':', password up
 # to the first '@', then host; the parts are unquoted afterwards.
 SQLALCHEMY_URL = re.compile(r"^(?P<name>[\w\+]+)://(?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?"
-                            r"(?:(?P<ipv4>[^/\?]+)(?::(?P<port>[^/\?]*))?)?(?:/(?P<database>[^\?]*))?$")
+                            r"(?:(?P<ipv4>[^/:\?]+)(?::(?P<port>[^/\?]*))?)?(?:/(?P<database>[^\?]*))?$")
 
 
 def test_database_url_percent_encodes_the_password() -> None:
