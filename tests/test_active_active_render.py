@@ -458,7 +458,7 @@ def rabbit_node():
             time.sleep(0.5)
         else:
             pytest.fail("rabbitmq-server did not start")
-        yield {"env": env, "base": base}
+        yield {"env": env, "base": base, "amqp": amqp}
     finally:
         subprocess.run(["rabbitmqctl", "stop"], env=env, capture_output=True, timeout=60)
         if server.poll() is None:
@@ -501,6 +501,38 @@ def test_real_rabbitmq_node_takes_the_rendered_config_users_and_definitions(rabb
     assert "guest" not in users and "monitoring" in users
     assert "ha-all" in ctl("list_policies", "--no-table-headers").stdout
     assert "monitor" in ctl("list_permissions", "-p", "ops", "--no-table-headers").stdout
+
+
+def test_nasty_password_through_transport_url_reaches_a_real_broker(rabbit_node):
+    """The users script sets a password with @ / : # ? % $ ' ; the rendered transport_url,
+    split and decoded as oslo.messaging does (urlsplit + unquote), logs in over AMQP."""
+    import pika
+    from urllib.parse import unquote, urlsplit
+
+    from ha_components.render import render_template
+    from ha_components.render.rabbitmq import cluster_transport_url, users_stdin, vhosts
+
+    from .test_input_safety import NASTY_PASSWORD
+
+    env, base = rabbit_node["env"], rabbit_node["base"]
+    stack = load("Pulumi.lab-aa.yaml", rabbitmq={
+        "nodes": ["ctl1"], "development": True, "users": [{"name": "openstack", "password": NASTY_PASSWORD}]})
+    spec = stack.rabbitmq
+    done = _sh(render_template("scripts/rabbitmq-users.sh.j2", users=spec.users, timeout_seconds=30),
+               env, users_stdin(spec))
+    assert done.returncode == 0, done.stderr
+    path = base / "definitions.json"
+    path.write_text(definitions(spec))
+    done = _sh(render_template("scripts/rabbitmq-definitions.sh.j2", path=str(path), classic_mirrored=False,
+                               vhosts=vhosts(spec), timeout_seconds=30), env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    url = urlsplit(cluster_transport_url(spec, [stack.host("ctl1")]))
+    assert url.hostname == "10.77.1.11" and url.port == 5672
+    credentials = pika.PlainCredentials(unquote(url.username or ""), unquote(url.password or ""))
+    conn = pika.BlockingConnection(pika.ConnectionParameters(
+        "127.0.0.1", rabbit_node["amqp"], "/", credentials, connection_attempts=3, retry_delay=1))
+    assert conn.is_open
+    conn.close()
 
 
 def test_hosts_block_is_replaced_in_place_and_idempotent(tmp_path):
