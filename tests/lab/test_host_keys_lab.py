@@ -36,3 +36,29 @@ def test_a_changed_host_key_is_refused_by_our_ssh() -> None:
     finally:
         assert on(host.name, restore).returncode == 0
     assert ssh_runner(host, "hostname").strip() == host.name
+
+
+def test_a_changed_host_key_fails_up_before_anything_runs_there(tmp_path: Path) -> None:
+    """Issue 15's "done means": ctl3 answers with another key; `pulumi up` of lab-aa fails
+    naming ctl3's commands and the mismatch, and nothing of ours ran on ctl3."""
+    from pulumi import automation as auto
+
+    from .conftest import REPO, STACK_AA, STACK_AA_FILE, EngineStack, lab, require_root, toolchain_env
+
+    require_root()
+    toolchain_env()
+    lab("reset")
+    stack = EngineStack(REPO, STACK_AA, tmp_path)
+    try:
+        on("ctl3", "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' "
+                   "-f /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh")
+        with pytest.raises(auto.CommandError) as failed:
+            stack.up(STACK_AA_FILE)
+        message = str(failed.value)
+        assert "host key mismatch" in message and "ctl3" in message, message[-3000:]
+        names = [r["urn"].split("::")[-1] for r in stack.resources()]
+        assert not [n for n in names if "ctl3" in n]
+        assert "cluster-ctl1-packages" in names  # the other hosts were reached
+        assert on("ctl3", "test -e /usr/local/sbin/ha-cib-apply", check=False).returncode == 1
+    finally:
+        lab("reset")  # fresh disks: the fixture key again
