@@ -1,4 +1,4 @@
-"""`python -m ha_components validate|render STACKFILE`: the offline pre-flight and review tools."""
+"""`python -m ha_components validate|render|diagram STACKFILE`, `schema`: the offline tools."""
 from __future__ import annotations
 
 import argparse
@@ -26,10 +26,20 @@ def main(argv: list[str] | None = None) -> int:
                           "to verify out of band; --write pins them in the stack file")
     keys.add_argument("stack_file", type=Path)
     keys.add_argument("--write", action="store_true", help="set hosts[].ssh.host_key in the stack file")
+    sub.add_parser("schema", help="print the JSON Schema of stack files (schema/stack.schema.json)")
+    picture = sub.add_parser("diagram", help="draw the stack's topology (Graphviz)")
+    picture.add_argument("stack_file", type=Path)
+    picture.add_argument("--out", type=Path, required=True, help="file.svg, file.png or file.dot")
     args = parser.parse_args(argv)
 
     if args.command == "host-keys":
         return host_keys(args.stack_file, args.write)
+    if args.command == "schema":
+        from .schema import schema_text
+
+        sys.stdout.write(schema_text())
+        return 0
+
     try:
         stack = load_stack_file(args.stack_file)
     except StackConfigError as err:
@@ -41,6 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.command == "validate":
         print(f"{args.stack_file}: ok ({stack.topology}, {len(stack.hosts)} hosts)")
+        return 0
+    if args.command == "diagram":
+        from .diagram import DiagramError, write_diagram
+
+        try:
+            title = args.stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+            write_diagram(stack, args.out, title)
+        except DiagramError as err:
+            print(f"diagram: {err}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.out}")
         return 0
     if args.command == "galera-recover":
         from .galera_recover import RecoveryError, recover

@@ -3,7 +3,12 @@
 Rules it enforces for every component:
 - one connection object per host, built once and reused (a changed connection re-creates commands);
 - scripts run under `bash -euo pipefail` and must be idempotent (create re-runs on update);
-- secrets travel on stdin, never in a command line; commands that carry them are secret.
+- secrets travel on stdin, never in a command line; commands that carry them are secret,
+  and their output is neither logged nor kept in plain text in the state.
+
+The provider is upstream pulumi-command: it dials a new SSH connection for every command
+(retrying `dial_error_limit` times; `per_dial_timeout` bounds the TCP connect, not the SSH
+handshake) and by default logs stdout and stderr into the engine's output as info lines.
 """
 from __future__ import annotations
 
@@ -117,7 +122,8 @@ def run(
     delete: str | None = None,
     secret: bool = False,
 ) -> remote.Command:
-    """An idempotent script on one host. `secret` marks stdin and outputs secret.
+    """An idempotent script on one host. `secret` marks stdin and the outputs secret and
+    turns the provider's logging of the output off (it would print it in plain text).
 
     A command with both `triggers` and `delete` is deleted before its replacement runs: its
     delete undoes what create did (stops a unit), which must not happen after the new create.
@@ -134,11 +140,12 @@ def run(
         stdin=stdin,
         triggers=list(triggers) if triggers else None,
         add_previous_output_in_env=False,
+        logging=remote.Logging.NONE if secret else None,
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(depends_on),
             delete_before_replace=bool(delete and triggers),
-            additional_secret_outputs=["stdin", "stdout"] if secret else None,
+            additional_secret_outputs=["stdin", "stdout", "stderr"] if secret else None,
         ),
     )
 

@@ -36,6 +36,11 @@ def config_from_stack_file(path: Path) -> dict[str, Any]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:  # the message names line and column
         raise ValueError(f"not valid YAML: {' '.join(str(err).split())}") from None
+    return config_from_document(doc)
+
+
+def config_from_document(doc: Any) -> dict[str, Any]:
+    """config_from_stack_file of an already parsed stack file."""
     if not isinstance(doc, dict):
         raise StackConfigError([Problem((), "a stack file is a YAML mapping with a `config:` key")])
     raw = doc.get("config") or {}

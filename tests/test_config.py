@@ -137,6 +137,14 @@ def test_drbd_on_a_host_outside_the_cluster() -> None:
                    "drbd[0].nodes[1]", "pacemaker node 'db9'")
 
 
+def test_drbd_node_that_is_no_host_is_a_problem_not_a_crash() -> None:
+    # Found by the schema cross-check (tests/test_schema.py): validate raised StopIteration.
+    def edit(d: dict[str, Any]) -> None:
+        d["pacemaker"]["nodes"][0] = d["drbd"][0]["nodes"][0] = "node9"
+
+    assert_problem(edited(edit), "pacemaker.nodes[0]", "'node9' is not defined")
+
+
 def test_unknown_key_is_rejected() -> None:
     assert_problem(edited(lambda d: d["pacemaker"].__setitem__("stonith", "yes")),
                    "pacemaker.stonith", "Extra inputs are not permitted")

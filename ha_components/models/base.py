@@ -40,9 +40,10 @@ def is_placeholder(value: SecretStr) -> bool:
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors, values are immutable once validated."""
+    """Unknown keys are errors, values are immutable once validated. A field's docstring is its
+    description in the stack file's JSON Schema (ha_components.schema)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 def dns_label(name: str) -> str:

@@ -30,21 +30,31 @@ class GaleraSpec(StrictModel):
     """MariaDB with galera-4 on every node of `nodes`; bootstrap is `nodes[0]`."""
 
     cluster_name: str = Field(default="openstack", pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    nodes: list[Name] = Field(min_length=1)
+    """wsrep_cluster_name."""
+    nodes: list[Name] = Field(min_length=1, examples=[["ctl1", "ctl2", "ctl3"]])
+    """Hosts running MariaDB + galera-4; the first bootstraps the cluster. Use an odd count."""
     # An even count cannot keep a majority when split in half. Opt-ins, never defaults:
-    arbitrator: Name | None = None  # a host running garbd (galera-arbitrator-4): one more vote
-    development: bool = False  # a single node: no replication at all
+    arbitrator: Name | None = None
+    """A host running garbd (galera-arbitrator-4): one more vote for an even node count."""
+    development: bool = False
+    """Allow a single node: no replication at all (development only)."""
     link: int = Field(default=0, ge=0, description="host address (cluster link) Galera binds to")
     port: int = Field(default=3306, ge=1, le=65535)
-    # HTTP answering 200 only when the node is Synced, for HAProxy's `check port`.
+    """MariaDB's client port on every node."""
     health_port: int = Field(default=9200, ge=1, le=65535)
+    """HTTP health check answering 200 only when the node is Synced, for HAProxy's `check port`."""
     sst_method: Literal["mariabackup", "rsync"] = "mariabackup"
+    """State snapshot transfer method for a joining node."""
     sst_user: str = Field(default="wsrep_sst", pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    """Database user the SST runs as."""
     sst_password: SecretStr
+    """Password of the SST user, a Pulumi secret."""
     max_connections: int = Field(default=4096, ge=10)
-    # Extra [mysqld] options (e.g. innodb_buffer_pool_size: 2G); they cannot unset the seed's.
-    options: dict[str, Text] = {}
+    """MariaDB max_connections."""
+    options: dict[str, Text] = Field(default={}, examples=[{"innodb_buffer_pool_size": "2G"}])
+    """Extra [mysqld] options (one line each); they cannot override the seed's Galera settings or wsrep_*."""
     timeout_seconds: int = Field(default=600, ge=30)
+    """How long `pulumi up` waits for a node to start and sync."""
 
     @field_validator("sst_password")
     @classmethod

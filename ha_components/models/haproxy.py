@@ -18,17 +18,28 @@ from .galera import config_safe
 class Listener(StrictModel):
     """One `listen` section: VIP:port balanced over the backends' node addresses."""
 
-    name: Name
+    name: Name = Field(examples=["horizon_ws"])
+    """Section name (unique among all listeners)."""
     port: int = Field(ge=1, le=65535)
-    backend_port: int | None = Field(default=None, ge=1, le=65535)  # default: port
-    bind_address: IPv4Address | None = None  # default: the HAProxy VIP
-    backends: list[Name] | None = None  # default: haproxy.backends
-    http_check: bool = True  # `option httpchk` (else a TCP connect check)
+    """Port HAProxy binds on the VIP."""
+    backend_port: int | None = Field(default=None, ge=1, le=65535)
+    """Port the backends listen on; default: port."""
+    bind_address: IPv4Address | None = None
+    """Address HAProxy binds; default: the HAProxy VIP."""
+    backends: list[Name] | None = None
+    """Hosts serving this listener; default: haproxy.backends."""
+    http_check: bool = True
+    """`option httpchk` (else a TCP connect check)."""
     check_port: int | None = Field(default=None, ge=1, le=65535)
-    single_writer: bool = False  # first backend serves, the others are `backup` (Galera)
+    """Port of the health check, when not the backend port."""
+    single_writer: bool = False
+    """The first backend serves, the others are `backup` (Galera's single writer)."""
     balance: Literal["source", "roundrobin", "leastconn"] = "source"
+    """HAProxy balance algorithm."""
     tcpka: bool = True
-    timeout: str | None = Field(default=None, pattern=r"^[0-9]+(ms|s|m|h)$")  # client/server
+    """`option tcpka`: TCP keepalives on both sides."""
+    timeout: str | None = Field(default=None, pattern=r"^[0-9]+(ms|s|m|h)$", examples=["90m"])
+    """Client and server timeout of this section; default: the global one."""
 
 
 # The seed's listen sections. Today's keystone has no admin port: 35357 goes to 5000.
@@ -71,18 +82,25 @@ def default_listeners(services: list[str], galera: bool) -> list[str]:
 class HaproxySpec(StrictModel):
     """HAProxy cloned by Pacemaker on `nodes`, behind `vip` (IPaddr2 colocated with the clone)."""
 
-    nodes: list[Name] = Field(min_length=2)
-    vip: Name
-    # Hosts running the API services; default: every Pacemaker node (the controllers).
+    nodes: list[Name] = Field(min_length=2, examples=[["ctl1", "ctl2", "ctl3"]])
+    """Pacemaker nodes running the HAProxy clone."""
+    vip: Name = Field(examples=["api"])
+    """The VIP HAProxy's listeners bind (colocated with the clone)."""
     backends: list[Name] | None = None
-    # Seed listener names; default: default_listeners() of the stack (see listener_names).
-    listeners: list[str] | None = None
+    """Hosts running the API services; default: every Pacemaker node (the controllers)."""
+    listeners: list[str] | None = Field(default=None, examples=[["galera", "keystone_public", "glance_api"]])
+    """The seed's listen sections by name; default: galera and the listeners of openstack.services."""
     custom_listeners: list[Listener] = []
+    """Listen sections beyond the seed's."""
     link: int = Field(default=0, ge=0, description="host address backends and stats use (mgmt side)")
     stats_port: int = Field(default=8404, ge=1, le=65535)
+    """Port of the stats page on every HAProxy node's own address."""
     stats_user: str = Field(default="admin", pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
+    """User of the stats page."""
     stats_password: SecretStr
+    """Password of the stats page, a Pulumi secret."""
     maxconn: int = Field(default=4000, ge=100)
+    """HAProxy's global maxconn."""
 
     @field_validator("listeners")
     @classmethod
@@ -105,9 +123,13 @@ class MemcachedSpec(StrictModel):
     """memcached on every controller; every service lists all of them (memcached_servers)."""
 
     port: int = Field(default=11211, ge=1, le=65535)
+    """memcached's port on every controller."""
     memory_mb: int = Field(default=1024, ge=64)
+    """Cache size per controller (-m)."""
     max_connections: int = Field(default=4096, ge=64)
+    """Connection limit per controller (-c)."""
     link: int = Field(default=0, ge=0)
+    """Host address (cluster link) memcached binds to."""
 
 
 @dataclass(frozen=True)

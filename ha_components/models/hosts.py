@@ -8,7 +8,7 @@ import struct
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, WithJsonSchema, field_validator, model_validator
 
 from .base import AbsPath, HostName, Name, StrictModel, Text, UserName
 
@@ -36,6 +36,9 @@ def parse_host_key(line: str) -> tuple[str, str]:
 
 # One key, normalized to `type blob` (a comment is dropped).
 HostKey = Annotated[str, AfterValidator(lambda line: " ".join(parse_host_key(line)))]
+_KEY_SCHEMA = {"type": "string", "pattern": r"^(" + "|".join(HOST_KEY_TYPES) + r") [A-Za-z0-9+/]+=*( .*)?$"}
+# One key as a string or a list of keys (the stack file allows both; the model keeps a list).
+HostKeys = Annotated[list[HostKey], WithJsonSchema({"anyOf": [_KEY_SCHEMA, {"type": "array", "items": _KEY_SCHEMA}]})]
 
 
 def fingerprint(blob: str) -> str:
@@ -47,17 +50,24 @@ def fingerprint(blob: str) -> str:
 class SshEndpoint(StrictModel):
     """How Pulumi reaches a host (the management side, not the cluster network)."""
 
-    host: HostName  # never starts with "-": it is an argument of ssh
+    host: HostName = Field(examples=["10.77.1.11"])
+    """Address or name Pulumi connects to over SSH (never starting with "-": an ssh argument)."""
     port: int = Field(default=22, ge=1, le=65535)
+    """SSH port."""
     user: UserName = "root"
-    private_key_path: str | None = None
+    """SSH user (root, or one with password-less sudo)."""
+    private_key_path: str | None = Field(default=None, examples=["~/.ssh/id_ed25519"])
+    """Path of the SSH private key on the machine running Pulumi; or set private_key."""
     private_key: SecretStr | None = None
-    # The host's SSH public key(s) as `ssh-keyscan` prints them without the host name, verified
-    # out of band (`python -m ha_components host-keys`). Required, unless skipping is a
-    # written-down decision: insecure_skip_host_key with insecure_skip_host_key_reason.
-    host_key: list[HostKey] = []
+    """The SSH private key itself, a Pulumi secret; or set private_key_path."""
+    host_key: HostKeys = Field(default=[], examples=[["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA..."]])
+    """The host's SSH public key(s) (`type AAAA...`), verified out of band (`python -m
+    ha_components host-keys`); required unless insecure_skip_host_key. pulumi-command pins the
+    first ed25519 key (then ECDSA, then RSA)."""
     insecure_skip_host_key: bool = False
+    """Connect without checking the host key (anyone answering gets the secrets); needs a reason."""
     insecure_skip_host_key_reason: Text | None = None
+    """Why this host's key is not pinned."""
 
     @field_validator("host_key", mode="before")
     @classmethod
@@ -82,23 +92,34 @@ class SshEndpoint(StrictModel):
 
 
 class Host(StrictModel):
-    name: Name
+    """A machine of the control plane, reached over SSH."""
+
+    name: Name = Field(examples=["ctl1"])
+    """Host name: the node name in Pacemaker, Galera and RabbitMQ, and how other keys refer to it."""
     ssh: SshEndpoint
-    # Cluster-network addresses, one per cluster link (the seed's two rings): link 0 first.
-    addresses: list[IPv4Address] = Field(min_length=1, max_length=8)
+    """How Pulumi reaches the host."""
+    addresses: list[IPv4Address] = Field(min_length=1, max_length=8, examples=[["10.77.1.11", "10.77.2.11"]])
+    """Cluster-network addresses, one per cluster link (the seed's two rings): link 0 first."""
 
 
 class Network(StrictModel):
-    name: Name
-    cidr: IPv4Network
+    """A subnet that host addresses and VIPs must lie in."""
+
+    name: Name = Field(examples=["mgmt"])
+    """Network name (informational)."""
+    cidr: IPv4Network = Field(examples=["10.77.1.0/24"])
+    """The subnet, network address and prefix length (host bits zero)."""
 
 
 class Vip(StrictModel):
     """A floating address managed by Pacemaker (ocf:heartbeat:IPaddr2)."""
 
-    name: Name
-    address: IPv4Address
-    nic: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:@-]{1,15}$")  # IPaddr2 finds the interface from the subnet when unset
+    name: Name = Field(examples=["api"])
+    """VIP name: other keys (haproxy.vip, openstack.api_vip, database.vip) refer to it."""
+    address: IPv4Address = Field(examples=["10.77.1.110"])
+    """The floating address; it must lie in a declared network and belong to no host."""
+    nic: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:@-]{1,15}$", examples=["eth0"])
+    """Interface carrying the VIP; IPaddr2 finds it from the subnet when unset."""
 
 
 def vip_interface(vip: Vip, networks: list[Network]) -> IPv4Interface:

@@ -14,22 +14,30 @@ Password = Annotated[SecretStr, AfterValidator(secret_line)]
 
 
 class OpenStackSpec(StrictModel):
+    """The OpenStack services, their VIP and their keystone endpoints."""
+
     region: Region = "RegionOne"
-    api_vip: Name
-    # Host name or address in the public endpoints (the seed's PUBLIC_VIP); the API VIP if unset.
-    public_endpoint_host: HostName | None = None
-    services: list[str] = Field(default_factory=lambda: ["keystone"], min_length=1)
-    # systemd units (today's packages) or the seed's ocf:openstack agents.
+    """Keystone region of the endpoints (letters, digits, `_.-`)."""
+    api_vip: Name = Field(examples=["api"])
+    """The VIP the API services and their endpoints use (in active-active: haproxy.vip)."""
+    public_endpoint_host: HostName | None = Field(default=None, examples=["cloud.example.org"])
+    """Host name or address in the public endpoints (the seed's PUBLIC_VIP); the API VIP if unset."""
+    services: list[str] = Field(default_factory=lambda: ["keystone"], min_length=1,
+                                examples=[["keystone", "glance-api"]])
+    """The services to deploy (ha_components.catalog)."""
     resource_agents: Literal["systemd", "ocf-openstack"] = "systemd"
-    # keystone's uwsgi processes per controller (active/active); default: the package's 8.
+    """Pacemaker resources as systemd units (today's packages) or the seed's ocf:openstack agents."""
     keystone_processes: int | None = Field(default=None, ge=1, le=64)
+    """keystone's uwsgi processes per controller (active/active only); default: the package's 8."""
     admin_password: Password
-    # One password per project: its database user and its keystone service user.
+    """Keystone admin password, a Pulumi secret (one line)."""
     service_passwords: dict[Name, Password] = {}
-    # Extra options per project, section and option, written last into the project's config
-    # fragment (e.g. glance's image store). Not for secrets: the values are plain config,
-    # one line each; oslo.config expands `$option` in them (`$$` is a literal `$`).
-    settings: dict[Name, dict[IniKey, dict[IniKey, Text]]] = {}
+    """One secret per project: its database user's and its keystone service user's password."""
+    settings: dict[Name, dict[IniKey, dict[IniKey, Text]]] = Field(
+        default={}, examples=[{"glance": {"glance_store": {"default_store": "file"}}}])
+    """Extra options per project, section and option, written last into the project's config
+    fragment (e.g. glance's image store). Not for secrets: the values are plain config, one line
+    each; oslo.config expands `$option` in them (`$$` is a literal `$`)."""
 
     @field_validator("services")
     @classmethod
@@ -46,15 +54,23 @@ class DrbdDatabaseSpec(StrictModel):
     """The seed's MySQL on DRBD behind a VIP (active/passive)."""
 
     vip: Name
+    """The VIP MySQL binds (a name from vips)."""
     volume: Name
+    """The DRBD volume holding the data directory (a name from drbd)."""
     root_password: Password
+    """MariaDB root password, a Pulumi secret."""
 
 
 class DrbdMessagingSpec(StrictModel):
     """The seed's RabbitMQ on DRBD behind a VIP (active/passive)."""
 
     vip: Name
+    """The VIP RabbitMQ binds (a name from vips)."""
     volume: Name
+    """The DRBD volume holding /var/lib/rabbitmq (a name from drbd)."""
     erlang_cookie: SecretStr
+    """The Erlang cookie, a Pulumi secret."""
     user: UserName = "openstack"
+    """The RabbitMQ user the OpenStack services use."""
     password: Password
+    """Its password, a Pulumi secret."""

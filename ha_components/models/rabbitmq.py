@@ -8,13 +8,22 @@ from pydantic import Field, SecretStr, field_validator
 from .base import Name, StrictModel, is_placeholder
 
 class RabbitUser(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+    """A RabbitMQ user with its vhost permissions."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$", examples=["openstack"])
+    """User name."""
     password: SecretStr
+    """Its password, a Pulumi secret."""
     vhost: str = Field(default="/", pattern=r"^/[A-Za-z0-9_.-]{0,63}$|^[A-Za-z0-9_.-]{1,64}$")
+    """The vhost it gets permissions on (created if missing)."""
     configure: str = ".*"
+    """Configure permission (a regular expression over resource names)."""
     write: str = ".*"
+    """Write permission (a regular expression)."""
     read: str = ".*"
+    """Read permission (a regular expression)."""
     tags: list[Literal["administrator", "monitoring", "management", "policymaker"]] = []
+    """Management plugin tags."""
 
     @field_validator("password")
     @classmethod
@@ -27,21 +36,28 @@ class RabbitUser(StrictModel):
 class RabbitSpec(StrictModel):
     """rabbitmq-server on every node of `nodes`, clustered by classic_config peer discovery."""
 
-    nodes: list[Name] = Field(min_length=1)
+    nodes: list[Name] = Field(min_length=1, examples=[["ctl1", "ctl2", "ctl3"]])
+    """Hosts running rabbitmq-server; use an odd count."""
     erlang_cookie: SecretStr
-    # The first user is the one OpenStack services use (transport_url).
+    """The shared Erlang cookie (20-255 letters and digits), a Pulumi secret."""
     users: list[RabbitUser] = Field(min_length=1)
-    # Quorum queues (Raft) are today's replicated queues; the seed's classic mirrored queues
-    # (`ha-mode: all` policy) exist only before RabbitMQ 4.0 and only when asked for.
+    """Users to create; the first is the one OpenStack services use (transport_url)."""
     queue_ha: Literal["quorum", "classic-mirrored"] = "quorum"
+    """Quorum queues (Raft) are today's replicated queues; the seed's classic mirrored queues
+    (`ha-mode: all` policy) exist only before RabbitMQ 4.0 and only when asked for."""
     partition_handling: Literal["pause_minority", "autoheal"] = "pause_minority"
-    development: bool = False  # allow a single node
-    # An even count pauses both halves of an even split (pause_minority): a written-down choice.
+    """cluster_partition_handling."""
+    development: bool = False
+    """Allow a single node (development only)."""
     even_nodes_reason: str | None = None
+    """Why an even node count is acceptable: it pauses both halves of an even split."""
     link: int = Field(default=0, ge=0, description="host address (cluster link) the broker binds to")
     port: int = Field(default=5672, ge=1, le=65535)
+    """AMQP port."""
     dist_port: int = Field(default=25672, ge=1, le=65535)
+    """Erlang distribution (clustering) port."""
     timeout_seconds: int = Field(default=600, ge=30)
+    """How long `pulumi up` waits for a node to start and join."""
 
     @field_validator("erlang_cookie")
     @classmethod

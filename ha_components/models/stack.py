@@ -30,19 +30,32 @@ Loc = tuple[str | int, ...]
 
 class StackConfig(StrictModel):
     topology: Literal["active-passive", "active-active"]
+    """The seed's chapter 2 (Pacemaker, DRBD, VIPs) or chapter 3 (Galera, RabbitMQ cluster, HAProxy)."""
     hosts: list[Host]
+    """Every machine, reached over SSH."""
     networks: list[Network]
+    """Subnets: host addresses and VIPs must lie in one."""
     vips: list[Vip] = []
+    """Virtual IPs managed by Pacemaker (IPaddr2)."""
     pacemaker: PacemakerSpec
+    """The cluster, its properties and fencing."""
     drbd: list[DrbdVolumeSpec] = []
+    """Replicated volumes (active-passive)."""
     database: DrbdDatabaseSpec | None = None
+    """Active-passive MySQL on DRBD behind a VIP."""
     messaging: DrbdMessagingSpec | None = None
+    """Active-passive RabbitMQ on DRBD behind a VIP."""
     openstack: OpenStackSpec | None = None
+    """The OpenStack services and their endpoints."""
     # Active/active (seed chapter 3): Galera, a RabbitMQ cluster, HAProxy with its VIP, memcached.
     galera: GaleraSpec | None = None
+    """Active-active database: MariaDB Galera."""
     rabbitmq: RabbitSpec | None = None
+    """Active-active RabbitMQ cluster."""
     haproxy: HaproxySpec | None = None
+    """Active-active load balancer in front of Galera and the APIs."""
     memcached: MemcachedSpec | None = None
+    """memcached on every controller (active-active)."""
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)

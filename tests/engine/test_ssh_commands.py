@@ -1,15 +1,16 @@
-"""ha-openstack's command provider, through the real engine, against a real sshd.
+"""The upstream pulumi-command provider, through the real engine, against a real sshd: the
+contract the SDK relies on (re-runs, triggers, deletes, secrets, errors, host keys).
 
 Every test starts a throwaway sshd on 127.0.0.1 (tests/engine/sshd.py) and runs
 `pulumi up`/`destroy` of tests/engine/programs/ssh_commands with the provider
-that `tools/pulumi-toolchain install` builds (command-provider)."""
+that `tools/pulumi-toolchain install` builds from the upstream archives."""
 
 import json
 import re
 
 import pytest
 
-from engine_helpers import PROGRAMS, REPO, Secret
+from engine_helpers import PROGRAMS, REPO, EngineStack, Secret
 from sshd import free_port
 
 pytestmark = pytest.mark.engine
@@ -146,7 +147,7 @@ def test_destroy_runs_the_delete_command(sshd, workdir, engine_stack):
     assert command_urns(stack) == []
 
 
-def test_failing_command_fails_up_names_host_and_status_and_is_not_recorded(sshd, workdir, engine_stack):
+def test_failing_command_fails_up_names_resource_and_status_and_is_not_recorded(sshd, workdir, engine_stack):
     from pulumi.automation import CommandError
 
     stack = engine_stack(PROGRAM, STACK)
@@ -154,7 +155,8 @@ def test_failing_command_fails_up_names_host_and_status_and_is_not_recorded(sshd
         stack.up(config_for(sshd, workdir, mode="fail"))
     message = str(err.value)
     assert "Process exited with status 3" in message
-    assert f"{sshd.user}@127.0.0.1:{sshd.port}" in message
+    # upstream's error does not name the host: the resource's name does (the SDK's names carry it)
+    assert "command:remote:Command (failing)" in message
     assert "something broke" in message
     assert lines(workdir / "failing.count") == ["run"]
     assert urn("failing") not in command_urns(stack)
@@ -191,9 +193,24 @@ def test_closed_port_fails_after_the_dial_limit_naming_host_and_port(sshd, workd
         stack.up(config_for(sshd, workdir, mode="closed", closedPort=closed))
     message = str(err.value)
     assert f"127.0.0.1:{closed}" in message
-    assert re.search(r"after 3 failed attempts", message), message
+    # dialErrorLimit=3: three dials; upstream counts the retries after the first in its text
+    assert re.search(r"after 2 failed attempts: dial tcp", message), message
     assert "connection refused" in message
     assert urn("unreachable") not in command_urns(stack)
+
+
+def test_sdk_commands_survive_sshd_maxstartups_when_their_first_dials_arrive_at_once(sshd, workdir, tmp_path):
+    """Upstream dials one connection per command: at high engine parallelism more than
+    sshd's MaxStartups (default 10:30:100) are unauthenticated at once and sshd drops
+    some. The SDK's connection (remote.connect: dial_error_limit, per_dial_timeout) must
+    retry through that; every command runs exactly once."""
+    count = 60
+    stack = EngineStack(PROGRAM, STACK, tmp_path / "engine", env={"PULUMI_PARALLEL": str(count)})
+    result = stack.up(config_for(sshd, workdir, mode="sdk-burst", sdkPath=str(REPO), count=count))
+    assert result.summary == {"create": count + 2}  # the stack and the holder
+    assert sorted(int(x) for x in lines(workdir / "burst.count")) == list(range(count))
+    dropped = sshd.log.read_text().count("past MaxStartups")
+    print(f"\n{count} first dials at once: sshd dropped {dropped} (retried by the provider)")
 
 
 def test_many_commands_on_one_host(sshd, workdir, engine_stack):

@@ -6,8 +6,8 @@ Config (set by tests/engine/test_ssh_commands.py):
   payload                                  stdin of `writer` (often a secret)
   trigger                                  `writer`'s triggers
   mode                                     "pair" (default), "fail", "closed", "many",
-                                           "proxy", "hostKey", "local" or "sdk"
-  closedPort, count, hostKey               for mode=closed / mode=many / mode=hostKey
+                                           "proxy", "hostKey", "local", "sdk" or "sdk-burst"
+  closedPort, count, hostKey               for mode=closed / mode=many (and sdk-burst) / mode=hostKey
   sdkPath                                  for mode=sdk: the directory holding ha_components
 """
 
@@ -108,8 +108,7 @@ elif mode == "local":
         environment={"HA_GREETING": "hi"},
     )
     pulumi.export("localStdout", local.stdout)
-elif mode == "sdk":
-    # A unit started by ha_components.remote.run: its delete stops what its create started.
+elif mode in ("sdk", "sdk-burst"):
     import sys
 
     sys.path.insert(0, config.require("sdkPath"))  # the checkout under test
@@ -121,5 +120,12 @@ elif mode == "sdk":
         "user": config.require("user"), "private_key": config.require("privateKey"),
         "host_key": [config.get("hostKey")] if config.get("hostKey") else []})
     holder = pulumi.ComponentResource("test:index:Holder", "holder")
-    remote.run("target-unit", remote.connect(target), f"echo start >> {d}/unit.log", parent=holder,
-               triggers=[config.get("trigger") or "t1"], delete=f"echo stop >> {d}/unit.log")
+    if mode == "sdk-burst":
+        # `count` independent commands on one host, each holding its connection a moment:
+        # with enough engine parallelism their first dials all arrive at once.
+        for i in range(config.require_int("count")):
+            remote.run(f"burst-{i}", remote.connect(target), f"sleep 1; echo {i} >> {d}/burst.count", parent=holder)
+    else:
+        # A unit started by ha_components.remote.run: its delete stops what its create started.
+        remote.run("target-unit", remote.connect(target), f"echo start >> {d}/unit.log", parent=holder,
+                   triggers=[config.get("trigger") or "t1"], delete=f"echo stop >> {d}/unit.log")
