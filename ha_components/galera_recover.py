@@ -6,7 +6,8 @@ This command reads the same stack file as `pulumi up`, probes every Galera node 
 with the pushed /usr/local/sbin/ha-galera-recover (grastate.dat, else `--wsrep-recover`
 through galera_recovery), picks the highest seqno, and - only with `--yes` - runs
 `bootstrap` there and `join` on the others, one at a time, each waiting for Synced.
-It needs no secrets: SSH uses the hosts' private_key_path (or your ssh-agent).
+It needs no secrets: SSH uses the hosts' private_key_path (or your ssh-agent), and checks
+each host against its pinned `hosts[].ssh.host_key` (ha_components.ssh).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Callable
 
 from .models import Host, StackConfig
 from .render.galera import RECOVER_SCRIPT
+from .ssh import ssh_argv, ssh_options
 
 Runner = Callable[[Host, str], str]  # (host, remote command) -> stdout; raises on failure
 
@@ -76,11 +78,8 @@ def ssh_runner(host: Host, command: str) -> str:
     if ssh.private_key is not None:
         raise RecoveryError(f"hosts[{host.name}]: galera-recover uses ssh with private_key_path "
                             "or your ssh-agent, not an inline private_key")
-    argv = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new", "-p", str(ssh.port)]
-    if ssh.private_key_path:
-        argv += ["-i", ssh.private_key_path]
-    argv += [f"{ssh.user}@{ssh.host}", command]
-    done = subprocess.run(argv, capture_output=True, text=True)
+    with ssh_options(host) as options:
+        done = subprocess.run(ssh_argv(host, options, command), capture_output=True, text=True)
     if done.returncode != 0:
         raise RecoveryError(f"{host.name}: `{command}` failed ({done.returncode}): "
                             f"{done.stderr.strip() or done.stdout.strip()}")

@@ -65,6 +65,9 @@ def connect(host: Host) -> RemoteHost:
             key = pulumi.Output.secret(_read_key(Path(ssh.private_key_path or "").expanduser(), host.name))
         _HOSTS[host.name] = RemoteHost(host.name, remote.ConnectionArgs(
             host=ssh.host, port=ssh.port, user=ssh.user, private_key=key,
+            # The verified key (models.hosts: the first of the preferred type; upstream
+            # pulumi-command pins one). None only with ssh.insecure_skip_host_key.
+            host_key=ssh.pinned_host_key,
             dial_error_limit=30, per_dial_timeout=10,
         ))
     return _HOSTS[host.name]

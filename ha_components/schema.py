@@ -93,7 +93,7 @@ def _fix(node: Any, top: bool = False) -> Any:
         out["pattern"] = IPV4_NETWORK
     if "patternProperties" in out and "additionalProperties" not in out:
         out["additionalProperties"] = False  # dict[Name, ...]: other keys are refused
-    if isinstance(out.get("additionalProperties"), dict):
+    if isinstance(out.get("additionalProperties"), dict) or "patternProperties" in out:
         # A free-form mapping holding only `secure` is a secret to Pulumi, not a mapping.
         out["not"] = {"required": ["secure"], "maxProperties": 1}
     if "properties" in out:  # field names are not schemas: keep them as written

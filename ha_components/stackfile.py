@@ -32,11 +32,17 @@ def _decode_secure(value: Any, loc: Loc) -> Any:
 
 def config_from_stack_file(path: Path) -> dict[str, Any]:
     """The project's keys of a Pulumi.<stack>.yaml, prefix stripped, secrets as placeholders."""
-    return config_from_document(yaml.safe_load(path.read_text()) or {})
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:  # the message names line and column
+        raise ValueError(f"not valid YAML: {' '.join(str(err).split())}") from None
+    return config_from_document(doc)
 
 
-def config_from_document(doc: dict[str, Any]) -> dict[str, Any]:
+def config_from_document(doc: Any) -> dict[str, Any]:
     """config_from_stack_file of an already parsed stack file."""
+    if not isinstance(doc, dict):
+        raise StackConfigError([Problem((), "a stack file is a YAML mapping with a `config:` key")])
     raw = doc.get("config") or {}
     if not isinstance(raw, dict):
         raise StackConfigError([Problem(("config",), "must be a mapping")])
@@ -50,7 +56,12 @@ def config_from_document(doc: dict[str, Any]) -> dict[str, Any]:
 
 def load_stack_file(path: Path) -> StackConfig:
     """Validate a stack file offline; secrets must be Pulumi ciphertext."""
-    stack = validate_stack(config_from_stack_file(path))
+    return check_offline(config_from_stack_file(path))
+
+
+def check_offline(data: dict[str, Any]) -> StackConfig:
+    """`validate` of a stack file's config (secrets as placeholders) or StackConfigError."""
+    stack = validate_stack(data)
     plain = [Problem(loc, "secret stored in plain text; use `pulumi config set --secret --path "
                      f"'{format_loc(loc)}' ...`")
              for loc, value in secret_fields(stack) if not is_placeholder(value)]

@@ -458,7 +458,7 @@ def rabbit_node():
             time.sleep(0.5)
         else:
             pytest.fail("rabbitmq-server did not start")
-        yield {"env": env, "base": base}
+        yield {"env": env, "base": base, "amqp": amqp}
     finally:
         subprocess.run(["rabbitmqctl", "stop"], env=env, capture_output=True, timeout=60)
         if server.poll() is None:
@@ -503,6 +503,38 @@ def test_real_rabbitmq_node_takes_the_rendered_config_users_and_definitions(rabb
     assert "monitor" in ctl("list_permissions", "-p", "ops", "--no-table-headers").stdout
 
 
+def test_nasty_password_through_transport_url_reaches_a_real_broker(rabbit_node):
+    """The users script sets a password with @ / : # ? % $ ' ; the rendered transport_url,
+    split and decoded as oslo.messaging does (urlsplit + unquote), logs in over AMQP."""
+    import pika
+    from urllib.parse import unquote, urlsplit
+
+    from ha_components.render import render_template
+    from ha_components.render.rabbitmq import cluster_transport_url, users_stdin, vhosts
+
+    from .test_input_safety import NASTY_PASSWORD
+
+    env, base = rabbit_node["env"], rabbit_node["base"]
+    stack = load("Pulumi.lab-aa.yaml", rabbitmq={
+        "nodes": ["ctl1"], "development": True, "users": [{"name": "openstack", "password": NASTY_PASSWORD}]})
+    spec = stack.rabbitmq
+    done = _sh(render_template("scripts/rabbitmq-users.sh.j2", users=spec.users, timeout_seconds=30),
+               env, users_stdin(spec))
+    assert done.returncode == 0, done.stderr
+    path = base / "definitions.json"
+    path.write_text(definitions(spec))
+    done = _sh(render_template("scripts/rabbitmq-definitions.sh.j2", path=str(path), classic_mirrored=False,
+                               vhosts=vhosts(spec), timeout_seconds=30), env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    url = urlsplit(cluster_transport_url(spec, [stack.host("ctl1")]))
+    assert url.hostname == "10.77.1.11" and url.port == 5672
+    credentials = pika.PlainCredentials(unquote(url.username or ""), unquote(url.password or ""))
+    conn = pika.BlockingConnection(pika.ConnectionParameters(
+        "127.0.0.1", rabbit_node["amqp"], "/", credentials, connection_attempts=3, retry_delay=1))
+    assert conn.is_open
+    conn.close()
+
+
 def test_hosts_block_is_replaced_in_place_and_idempotent(tmp_path):
     from ha_components.render import render_template
     from ha_components.render.rabbitmq import hosts_entries
@@ -521,3 +553,27 @@ def test_hosts_block_is_replaced_in_place_and_idempotent(tmp_path):
     changed = script.replace("10.77.1.13 ctl3", "10.77.1.14 ctl3")
     assert subprocess.run(["bash", "-euo", "pipefail", "-c", changed]).returncode == 0
     assert hosts.read_text().count("ctl3") == 1 and "10.77.1.14 ctl3" in hosts.read_text()
+
+
+def test_nasty_service_password_through_sql_and_url_reaches_a_real_server(galera_node):
+    """A password with @ / : # ? % $ ' : the rendered SQL creates the user, the rendered
+    database URL (percent-encoded, decoded as SQLAlchemy does) logs in with it."""
+    import pymysql
+    from urllib.parse import unquote
+
+    from ha_components.render.openstack import database_sql, sqlalchemy_url
+
+    from .test_input_safety import NASTY_PASSWORD, SQLALCHEMY_URL
+
+    # mariadb-install-db's anonymous ''@localhost would shadow glance@% on a local login
+    anonymous = "DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES;\n"
+    sql = anonymous + database_sql(["glance"], {"glance": NASTY_PASSWORD})
+    done = subprocess.run(["mysql"], input=sql, env=galera_node["env"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    url = SQLALCHEMY_URL.match(sqlalchemy_url("glance", NASTY_PASSWORD, f"127.0.0.1:{galera_node['port']}"))
+    conn = pymysql.connect(host=url["ipv4"], port=int(url["port"]), user=unquote(url["username"]),
+                           password=unquote(url["password"]), database=url["database"])
+    with conn.cursor() as cur:
+        cur.execute("SELECT CURRENT_USER()")
+        assert cur.fetchone()[0] == "glance@%"
+    conn.close()

@@ -52,6 +52,13 @@ def test_malformed_cidr_names_the_field() -> None:
                    "networks[1].cidr")
 
 
+@pytest.mark.parametrize("cidr, words", [("10.77.11.0/24", "is the same network as networks[0]"),
+                                         ("10.77.0.0/16", "overlaps networks[0]"),
+                                         ("10.77.11.128/25", "overlaps networks[0]")])
+def test_overlapping_networks_name_the_later_cidr(cidr: str, words: str) -> None:
+    assert_problem(edited(lambda d: d["networks"][1].__setitem__("cidr", cidr)), "networks[1].cidr", words)
+
+
 def test_duplicate_host_name() -> None:
     assert_problem(edited(lambda d: d["hosts"][2].__setitem__("name", "ctl1")),
                    "hosts[2].name", "duplicate host name 'ctl1'")

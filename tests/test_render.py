@@ -12,9 +12,10 @@ import xml.etree.ElementTree as ET
 import jinja2
 import pytest
 
+from ha_components import remote
 from ha_components.dryrun import record
 from ha_components.models import StackConfig
-from ha_components.render import render_template, static_file
+from ha_components.render import render_template
 from ha_components.render.corosync import corosync_conf
 from ha_components.render.drbd import drbd_resource
 from ha_components.stackfile import load_stack_file
@@ -263,8 +264,23 @@ def test_crm_verify_failure_pushes_nothing(lab_ap: StackConfig, empty_cib: Path)
     assert empty_cib.read_text() == before
 
 
-def test_cib_helper_is_shipped_verbatim() -> None:
-    assert static_file("ha-cib-apply") == CIB_APPLY.read_text()
+def test_pushed_cib_helper_is_the_tested_one_and_runs_as_pushed(lab_ap: StackConfig, tmp_path: Path,
+                                                                 empty_cib: Path) -> None:
+    """What PacemakerCluster pushes to every node is the helper the tests above run, with the
+    mode the CIB commands need, and runs as the nodes run it: executed by its #! line."""
+    pushed = {remote_info.host: inputs for name, inputs in record(lab_ap)
+              if (remote_info := remote.RECORDED[name]).path == "/usr/local/sbin/ha-cib-apply"}
+    assert sorted(pushed) == sorted(lab_ap.pacemaker.nodes)
+    for inputs in pushed.values():
+        assert inputs["stdin"] == CIB_APPLY.read_text()
+        assert "chmod 0755" in inputs["create"] and "chown root:root" in inputs["create"]
+    helper = tmp_path / "ha-cib-apply"
+    helper.write_text(next(iter(pushed.values()))["stdin"])
+    helper.chmod(0o755)
+    owner, xml = cib_changes(lab_ap)[0]
+    result = subprocess.run([str(helper), "apply", owner], input=xml, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "CIB_file": str(empty_cib), "HA_CIB_WAIT": "5"})
+    assert result.returncode == 0 and "pushed one diff" in result.stdout, result.stderr
 
 
 def test_render_command_writes_files_and_commands_without_secrets(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from .base import Name, StrictModel, is_placeholder
+from .base import Name, StrictModel, Text, is_placeholder
 
 # Characters an option-file or haproxy.cfg word cannot carry unquoted, or that a shell or
 # HAProxy would expand: refused in passwords that end up in such files.
@@ -51,8 +51,8 @@ class GaleraSpec(StrictModel):
     """Password of the SST user, a Pulumi secret."""
     max_connections: int = Field(default=4096, ge=10)
     """MariaDB max_connections."""
-    options: dict[str, str] = Field(default={}, examples=[{"innodb_buffer_pool_size": "2G"}])
-    """Extra [mysqld] options; they cannot override the seed's Galera settings or wsrep_*."""
+    options: dict[str, Text] = Field(default={}, examples=[{"innodb_buffer_pool_size": "2G"}])
+    """Extra [mysqld] options (one line each); they cannot override the seed's Galera settings or wsrep_*."""
     timeout_seconds: int = Field(default=600, ge=30)
     """How long `pulumi up` waits for a node to start and sync."""
 

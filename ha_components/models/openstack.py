@@ -3,20 +3,24 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from ..catalog import SERVICES
-from .base import Name, StrictModel
+from .base import HostName, IniKey, Name, Region, StrictModel, Text, UserName, secret_line
+
+Password = Annotated[SecretStr, AfterValidator(secret_line)]
 
 
 class OpenStackSpec(StrictModel):
     """The OpenStack services, their VIP and their keystone endpoints."""
 
-    region: str = "RegionOne"
-    """Keystone region of the endpoints."""
+    region: Region = "RegionOne"
+    """Keystone region of the endpoints (letters, digits, `_.-`)."""
     api_vip: Name = Field(examples=["api"])
     """The VIP the API services and their endpoints use (in active-active: haproxy.vip)."""
-    public_endpoint_host: str | None = Field(default=None, examples=["cloud.example.org"])
+    public_endpoint_host: HostName | None = Field(default=None, examples=["cloud.example.org"])
     """Host name or address in the public endpoints (the seed's PUBLIC_VIP); the API VIP if unset."""
     services: list[str] = Field(default_factory=lambda: ["keystone"], min_length=1,
                                 examples=[["keystone", "glance-api"]])
@@ -25,14 +29,15 @@ class OpenStackSpec(StrictModel):
     """Pacemaker resources as systemd units (today's packages) or the seed's ocf:openstack agents."""
     keystone_processes: int | None = Field(default=None, ge=1, le=64)
     """keystone's uwsgi processes per controller (active/active only); default: the package's 8."""
-    admin_password: SecretStr
-    """Keystone admin password, a Pulumi secret."""
-    service_passwords: dict[Name, SecretStr] = {}
+    admin_password: Password
+    """Keystone admin password, a Pulumi secret (one line)."""
+    service_passwords: dict[Name, Password] = {}
     """One secret per project: its database user's and its keystone service user's password."""
-    settings: dict[Name, dict[str, dict[str, str]]] = Field(
+    settings: dict[Name, dict[IniKey, dict[IniKey, Text]]] = Field(
         default={}, examples=[{"glance": {"glance_store": {"default_store": "file"}}}])
     """Extra options per project, section and option, written last into the project's config
-    fragment (e.g. glance's image store). Not for secrets: the values are plain config."""
+    fragment (e.g. glance's image store). Not for secrets: the values are plain config, one line
+    each; oslo.config expands `$option` in them (`$$` is a literal `$`)."""
 
     @field_validator("services")
     @classmethod
@@ -52,7 +57,7 @@ class DrbdDatabaseSpec(StrictModel):
     """The VIP MySQL binds (a name from vips)."""
     volume: Name
     """The DRBD volume holding the data directory (a name from drbd)."""
-    root_password: SecretStr
+    root_password: Password
     """MariaDB root password, a Pulumi secret."""
 
 
@@ -65,7 +70,7 @@ class DrbdMessagingSpec(StrictModel):
     """The DRBD volume holding /var/lib/rabbitmq (a name from drbd)."""
     erlang_cookie: SecretStr
     """The Erlang cookie, a Pulumi secret."""
-    user: str = "openstack"
+    user: UserName = "openstack"
     """The RabbitMQ user the OpenStack services use."""
-    password: SecretStr
+    password: Password
     """Its password, a Pulumi secret."""

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from .base import Name, StrictModel, is_placeholder
+from .base import IniKey, Name, PackageName, StrictModel, Text, is_placeholder
 
 # The seed's properties: keep policy-engine history long, recheck every 5 minutes.
 SEED_PROPERTIES: dict[str, str] = {
@@ -27,8 +27,8 @@ class FenceDevice(StrictModel):
     """The fence agent (fence-agents package)."""
     targets: list[Name] = Field(min_length=1)
     """Cluster nodes this device can fence."""
-    params: dict[str, str] = Field(default={}, examples=[{"ip": "10.0.9.11", "username": "admin"}])
-    """Plain agent parameters."""
+    params: dict[IniKey, Text] = Field(default={}, examples=[{"ip": "10.0.9.11", "username": "admin"}])
+    """Plain agent parameters (one line each)."""
     secret_params: dict[str, SecretStr] = {}
     """Parameters such as a BMC password: Pulumi secrets, kept out of command lines."""
 
@@ -63,11 +63,11 @@ class PacemakerSpec(StrictModel):
     """corosync's totem token timeout; default corosync's own (3000 ms + 650 ms per node above
     two). Raise it where hosts can stall for seconds (emulated or overcommitted VMs), or a
     stalled node is declared lost and fenced."""
-    properties: dict[str, str] = Field(default={}, examples=[{"cluster-recheck-interval": "2min"}])
+    properties: dict[IniKey, Text] = Field(default={}, examples=[{"cluster-recheck-interval": "2min"}])
     """Extra cluster properties, over the seed's (pe-*-series-max, cluster-recheck-interval)."""
     fencing: Fencing = Fencing()
     """Fencing devices (required for real clusters)."""
-    packages: list[str] = [
+    packages: list[PackageName] = [
         "corosync", "pacemaker", "pacemaker-cli-utils", "crmsh",
         "resource-agents", "fence-agents", "python3",
     ]

@@ -6,6 +6,8 @@ can name the exact field path, e.g. `pacemaker.nodes[1]`.
 """
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from ipaddress import IPv4Address
@@ -82,10 +84,19 @@ class StackConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
 def format_loc(loc: Loc) -> str:
+    """`hosts[0].ssh.port`; a key that is not a plain name is quoted: `openstack.settings["a b"]`."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            out += f".{part}" if out else part
+        else:  # JSON quoting: control characters and quotes escaped, one line
+            out += f"[{json.dumps(part)}]"
     return out or "<stack>"
 
 
@@ -94,13 +105,18 @@ def validate_stack(data: dict[str, Any]) -> StackConfig:
     try:
         stack = StackConfig.model_validate(data)
     except ValidationError as err:
-        raise StackConfigError([
-            Problem(tuple(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in err.errors()
-        ]) from None
+        raise StackConfigError([_problem(e) for e in err.errors()]) from None
     problems = list(cross_checks(stack))
     if problems:
         raise StackConfigError(problems)
     return stack
+
+
+def _problem(error: Any) -> Problem:
+    loc, message = tuple(error["loc"]), error["msg"].removeprefix("Value error, ")
+    if loc and loc[-1] == "[key]":  # pydantic's marker for a bad mapping key: the key is the path
+        loc, message = loc[:-1], f"key: {message}"
+    return Problem(loc, message)
 
 
 def _duplicates(values: list[Any]) -> set[Any]:
@@ -130,6 +146,19 @@ def _check_hosts(stack: StackConfig) -> Iterator[Problem]:
     for i, host in enumerate(stack.hosts):
         if host.name in dup_names:
             yield Problem(("hosts", i, "name"), f"duplicate host name {host.name!r}")
+        ssh = host.ssh
+        if ssh.insecure_skip_host_key:
+            if not (ssh.insecure_skip_host_key_reason or "").strip():
+                yield Problem(("hosts", i, "ssh", "insecure_skip_host_key_reason"),
+                              "skipping host key verification needs the reason written here")
+            if ssh.host_key:
+                yield Problem(("hosts", i, "ssh", "insecure_skip_host_key"),
+                              "host_key is set: pin it or skip, not both")
+        elif not ssh.host_key:
+            yield Problem(("hosts", i, "ssh", "host_key"),
+                          f"no SSH host key for {ssh.host}: anyone answering there would receive the "
+                          "stack's secrets. Pin the verified key(s) (python -m ha_components host-keys "
+                          "STACKFILE --write), or set insecure_skip_host_key with its reason")
         for j, addr in enumerate(host.addresses):
             loc = ("hosts", i, "addresses", j)
             if addr in seen:
@@ -139,6 +168,13 @@ def _check_hosts(stack: StackConfig) -> Iterator[Problem]:
                 yield Problem(loc, f"address {addr} is in no declared network")
     for name in sorted(_duplicates([n.name for n in stack.networks])):
         yield Problem(("networks",), f"duplicate network name {name!r}")
+    # Overlapping networks make "the network of an address" ambiguous (VIP prefix, binds).
+    for i, net in enumerate(stack.networks):
+        for j, other in enumerate(stack.networks[:i]):
+            if net.cidr.overlaps(other.cidr):
+                same = "is the same network as" if net.cidr == other.cidr else "overlaps"
+                yield Problem(("networks", i, "cidr"), f"{net.cidr} {same} networks[{j}] "
+                              f"({other.name} {other.cidr})")
 
 
 def _check_vips(stack: StackConfig) -> Iterator[Problem]:

@@ -1,17 +1,34 @@
 """OpenStack service configuration fragments, database statements and URLs."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from ..catalog import SERVICES, projects_of
+from ..models.base import SECRET_PLACEHOLDER_PREFIX
 from . import render_template
 
 
+def userinfo(user: str, password: str) -> str:
+    """`user:password` for a URL, percent-encoded: `@ / : # ? % $ '` in a password stay data.
+    SQLAlchemy and oslo.messaging decode it; `$` becomes %24, so oslo.config's `$name`
+    substitution never sees it either."""
+    if password.startswith(SECRET_PLACEHOLDER_PREFIX):  # `render` output stays readable
+        return f"{quote(user, safe='')}:{password}"
+    return f"{quote(user, safe='')}:{quote(password, safe='')}"
+
+
 def sqlalchemy_url(project: str, password: str, db_host: str) -> str:
-    return f"mysql+pymysql://{project}:{password}@{db_host}/{project}"
+    return f"mysql+pymysql://{userinfo(project, password)}@{db_host}/{project}"
 
 
 def transport_url(user: str, password: str, hosts: list[str], port: int = 5672) -> str:
     """oslo.messaging URL listing every broker (one for active/passive)."""
-    return "rabbit://" + ",".join(f"{user}:{password}@{h}:{port}" for h in hosts) + "/"
+    return "rabbit://" + ",".join(f"{userinfo(user, password)}@{h}:{port}" for h in hosts) + "/"
+
+
+def ini_literal(value: str) -> str:
+    """A value oslo.config reads back verbatim: `$` starts a substitution there, `$$` is one `$`."""
+    return value.replace("$", "$$")
 
 
 # Options a project needs beyond the VIP binding and the HA backends, before the stack's own
@@ -85,7 +102,7 @@ def service_fragment(
         sections["keystone_authtoken"] = {
             "www_authenticate_uri": auth_url, "auth_url": auth_url, "auth_type": "password",
             "project_domain_name": "Default", "user_domain_name": "Default",
-            "project_name": "service", "username": project, "password": service_password,
+            "project_name": "service", "username": project, "password": ini_literal(service_password),
             # The package's own conf says regionOne; keystone's endpoints are in the stack's region.
             "region_name": region,
         }
@@ -117,8 +134,8 @@ ADMIN_OPENRC = "/root/.ha-openstack-admin-openrc"
 
 
 def admin_openrc(password: str, auth_url: str, region: str) -> str:
-    return render_template("admin-openrc.j2", password=_sh_single(password), auth_url=auth_url,
-                           region=region)
+    return render_template("admin-openrc.j2", password=_sh_single(password), auth_url=_sh_single(auth_url),
+                           region=_sh_single(region))
 
 
 def _sh_single(value: str) -> str:

@@ -115,6 +115,26 @@ def test_sdk_command_that_stops_what_it_started_is_deleted_before_its_replacemen
     assert lines(workdir / "unit.log") == ["start", "stop", "start"]  # running at the end
 
 
+def test_sdk_pins_the_host_key_and_a_changed_key_fails_up_naming_the_host(sshd, workdir, engine_stack,
+                                                                         tmp_path):
+    """hosts[].ssh.host_key reaches pulumi-command's hostKey through ha_components.remote: the
+    right key converges, another key fails `up` before anything runs there."""
+    from pulumi.automation import CommandError
+    import subprocess
+
+    sdk = {"mode": "sdk", "sdkPath": str(REPO)}
+    stack = engine_stack(PROGRAM, STACK)
+    assert stack.up(config_for(sshd, workdir, hostKey=sshd.host_public_key, **sdk)).summary["create"] == 3
+    assert lines(workdir / "unit.log") == ["start"]
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    other = (tmp_path / "other.pub").read_text().strip()
+    with pytest.raises(CommandError) as err:
+        engine_stack(PROGRAM, "other").up(config_for(sshd, workdir, hostKey=other, **sdk))
+    text = str(err.value)
+    assert "host key mismatch" in text and "target-unit" in text, text[-2000:]
+    assert lines(workdir / "unit.log") == ["start"]  # nothing ran with the wrong key
+
+
 def test_destroy_runs_the_delete_command(sshd, workdir, engine_stack):
     stack = engine_stack(PROGRAM, STACK)
     stack.up(config_for(sshd, workdir))

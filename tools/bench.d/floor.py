@@ -33,6 +33,7 @@ class Step:
     script: str
     stdin: str | None
     deps: set[str] = field(default_factory=set)
+    host_key: str | None = None  # the connection's pinned hostKey
     start: float = 0.0
     end: float = 0.0
 
@@ -79,7 +80,7 @@ def steps_from_state(deployment: dict[str, Any]) -> list[Step]:
             for d in ds:
                 deps |= under(d)
         steps.append(Step(urn, conn["host"], int(conn.get("port", 22)), conn.get("user", "root"),
-                          inputs["create"], inputs.get("stdin"), deps - {urn}))
+                          inputs["create"], inputs.get("stdin"), deps - {urn}, conn.get("hostKey")))
     return steps
 
 
@@ -104,10 +105,15 @@ def replay(steps: list[Step], key: str) -> FloorRun:
     key_file.write_text(key if key.endswith("\n") else key + "\n")
     key_file.chmod(0o600)
     hosts = sorted({(s.user, s.host, s.port) for s in steps})
+    # The keys the stack pins, as the engine checked them; a host without one is refused.
+    known = tmp / "known_hosts"
+    known.write_text("".join(f"{s.host if s.port == 22 else f'[{s.host}]:{s.port}'} {s.host_key}\n"
+                             for s in {(s.host, s.port): s for s in steps if s.host_key}.values()))
 
     def ssh(user: str, host: str, port: int, *extra: str) -> list[str]:
         return ["ssh", "-i", str(key_file), "-p", str(port), "-o", "BatchMode=yes",
-                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
+                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
                 "-o", f"ControlPath={tmp}/%r@%h:%p", *extra, f"{user}@{host}"]
 
     by_urn = {s.urn: s for s in steps}

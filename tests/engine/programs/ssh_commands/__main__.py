@@ -117,7 +117,8 @@ elif mode in ("sdk", "sdk-burst"):
 
     target = Host(name="target", addresses=["127.0.0.1"], ssh={
         "host": config.require("host"), "port": config.require_int("port"),
-        "user": config.require("user"), "private_key": config.require("privateKey")})
+        "user": config.require("user"), "private_key": config.require("privateKey"),
+        "host_key": [config.get("hostKey")] if config.get("hostKey") else []})
     holder = pulumi.ComponentResource("test:index:Holder", "holder")
     if mode == "sdk-burst":
         # `count` independent commands on one host, each holding its connection a moment:
@@ -126,5 +127,5 @@ elif mode in ("sdk", "sdk-burst"):
             remote.run(f"burst-{i}", remote.connect(target), f"sleep 1; echo {i} >> {d}/burst.count", parent=holder)
     else:
         # A unit started by ha_components.remote.run: its delete stops what its create started.
-        remote.run("unit", remote.connect(target), f"echo start >> {d}/unit.log", parent=holder,
+        remote.run("target-unit", remote.connect(target), f"echo start >> {d}/unit.log", parent=holder,
                    triggers=[config.get("trigger") or "t1"], delete=f"echo stop >> {d}/unit.log")
