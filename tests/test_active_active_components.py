@@ -290,12 +290,13 @@ def test_services_on_every_controller_with_memcached_and_the_same_keystone_keys(
 
 def test_glance_gets_its_schema_service_user_and_answers_through_the_vip(lab):
     schema = lab.commands["glance-schema"]
-    assert "runuser -u glance -- glance-manage db_sync" in schema.create
+    assert "runuser -u glance -- sh -c 'glance-manage db_sync'" in shlex.split(schema.create)[-1]
     assert "mysqladmin" in schema.create  # waits for the database on the VIP first
     assert lab.before("api-cib", "glance-schema")
     users = lab.commands["service-users"]
     assert "stdin" in users.inputs["secret_inputs"]
-    assert list(json.loads(unwrap_rpc_secret(users.inputs["stdin"]))) == ["glance"]
+    assert set(json.loads(unwrap_rpc_secret(users.inputs["stdin"]))) == {
+        "glance", "placement", "nova", "neutron", "cinder", "heat", "ceilometer"}
     assert lab.before("keystone-ready", "service-users")
     ready = lab.commands["api-ready"]
     assert "http://10.77.1.110:9292/" in ready.create
@@ -363,16 +364,36 @@ def example_stack():
 
 def test_example_stack_keeps_l3_and_metadata_agents_under_pacemaker():
     program = run_program(example_stack())
-    group = unwrap_rpc_secret(program.commands["network-cib"].inputs["stdin"])
+    group = unwrap_rpc_secret(program.commands["services-network-cib"].inputs["stdin"])
     assert '<group id="g_services_network">' in group
     assert 'type="neutron-l3-agent"' in group and 'type="neutron-metadata-agent"' in group
-    units = program.commands["api-controller1-units"].create
-    for unit in ("nova-scheduler", "nova-conductor", "cinder-scheduler", "neutron-api",
-                 "ceilometer-collector", "heat-engine", "neutron-dhcp-agent", "memcached"):
-        assert unit in units
-    assert "neutron-l3-agent" not in units
-    assert program.outputs["database_urls"].keys() == {"keystone", "glance", "cinder", "neutron", "nova", "heat"}
-    assert program.before("api-cib", "network-cib")
+    assert group.index('type="neutron-l3-agent"') < group.index('type="neutron-metadata-agent"')
+    ceilometer = unwrap_rpc_secret(program.commands["ceilometer-cib"].inputs["stdin"])
+    assert '<group id="g_ceilometer">' in ceilometer and 'type="ceilometer-agent-central"' in ceilometer
+    units = shlex.split(program.commands["api-controller1-units"].create)[-1]
+    for unit in ("placement-api", "nova-api", "nova-api-metadata", "nova-scheduler", "nova-conductor",
+                 "cinder-api", "cinder-scheduler", "neutron-api", "neutron-rpc-server", "heat-api", "heat-engine",
+                 "neutron-linuxbridge-agent", "neutron-dhcp-agent", "memcached"):
+        assert f"systemctl start {unit}\n" in units, unit
+    for unit in ("neutron-l3-agent", "neutron-metadata-agent", "ceilometer-agent-central"):
+        assert unit not in units
+    # nova's three databases, the others one each, all through the VIP
+    assert program.outputs["database_urls"].keys() == {
+        "keystone", "glance", "placement", "cinder", "nova", "nova_api", "nova_cell0", "neutron", "heat"}
+    # the L3 agent removes its routers' namespaces when it stops (group moved away)
+    dropin = program.commands["services-network-controller1-etc-systemd-system-neutron-l3-agent-service-d-ha-openstack-conf"]
+    assert "--agent-type=l3 --force" in unwrap_rpc_secret(dropin.inputs["stdin"]) or \
+        "--agent-type=l3 --force" in dropin.create
+    assert program.before("api-cib", "services-network-cib")
+    assert program.before("api-ready", "services-network-cib")
+
+
+def test_nova_maps_cell0_and_cell1_after_its_api_schema(lab):
+    steps = shlex.split(lab.commands["nova-schema"].create)[-1]
+    order = ["nova-manage api_db sync", "nova-manage cell_v2 map_cell0", "create_cell --name=cell1",
+             "nova-manage db sync"]
+    assert [steps.index(s) for s in order] == sorted(steps.index(s) for s in order)
+    assert lab.before("api-cib", "nova-schema")
 
 
 def _scripts(program: Program) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from ..catalog import SERVICES
 from .base import Name, StrictModel
 from .galera import config_safe
 
@@ -59,23 +60,16 @@ SEED_LISTENERS: dict[str, Listener] = {item.name: item for item in [
     Listener(name="spice", port=6082, http_check=False),
     Listener(name="neutron_api", port=9696),
     Listener(name="swift_proxy", port=8080, http_check=False),
+    # Beyond the seed: today's nova needs placement; heat's API came after 2013.
+    Listener(name="placement_api", port=8778),
+    Listener(name="heat_api", port=8004),
 ]}
-# The listeners that front each deployable API service (ha_components.catalog.SERVICES).
-SERVICE_LISTENERS: dict[str, tuple[str, ...]] = {
-    "keystone": ("keystone_public", "keystone_admin"),
-    "glance-api": ("glance_api",),
-    "nova-api": ("nova_compute_api", "nova_metadata_api"),
-    "cinder-api": ("cinder_api",),
-    "neutron-server": ("neutron_api",),
-}
-
-
 def default_listeners(services: list[str], galera: bool) -> list[str]:
     """Galera (when the stack runs it) and the listeners of the services the stack deploys:
     a listener with no backend would only ever show DOWN."""
     names = ["galera"] if galera else []
     for service in services:
-        names += [n for n in SERVICE_LISTENERS.get(service, ()) if n not in names]
+        names += [n for n in SERVICES[service].listeners if n not in names]
     return names
 
 
@@ -151,4 +145,4 @@ class PlannedListener:
 
 
 __all__ = ["HaproxySpec", "Listener", "MemcachedSpec", "PlannedListener",
-           "SEED_LISTENERS", "SERVICE_LISTENERS", "Server", "default_listeners"]
+           "SEED_LISTENERS", "Server", "default_listeners"]

@@ -271,6 +271,11 @@ def _check_active_passive(stack: StackConfig) -> Iterator[Problem]:
                 yield Problem(("openstack", "service_passwords", project),
                               "missing secret (pulumi config set --secret --path "
                               f"'openstack.service_passwords.{project}')")
+        services = stack.openstack.services
+        if "nova-api" in services and "neutron-metadata-agent" in services and stack.openstack.metadata_secret is None:
+            yield Problem(("openstack", "metadata_secret"),
+                          "nova-api and neutron-metadata-agent share a secret: pulumi config set --secret "
+                          "--path 'openstack.metadata_secret'")
         deployed = projects_of(stack.openstack.services)
         for project in stack.openstack.settings:
             if project not in deployed:

@@ -9,7 +9,10 @@ install -m 0755 "$recipe/fence_halab" "$root/usr/sbin/fence_halab"
 install -d -m 0700 "$root/etc/halab"
 
 # Services the stacks start themselves: installed, disabled, stopped.
-stack_units="pacemaker corosync pcsd pcsd-ruby mariadb rabbitmq-server haproxy memcached apache2 apache-htcacheclean keystone glance-api"
+stack_units="pacemaker corosync pcsd pcsd-ruby mariadb rabbitmq-server haproxy memcached apache2 apache-htcacheclean keystone glance-api
+  placement-api nova-api nova-api-metadata nova-scheduler nova-conductor neutron-api neutron-rpc-server
+  neutron-linuxbridge-agent neutron-dhcp-agent neutron-l3-agent neutron-metadata-agent
+  cinder-api cinder-scheduler heat-api heat-engine ceilometer-agent-central keepalived radvd"
 for u in $stack_units; do
   if [ -e "$root/lib/systemd/system/$u.service" ]; then
     systemctl --root="$root" disable "$u.service" 2>/dev/null || true
