@@ -85,6 +85,8 @@ class OpenStackServiceVip(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceVipArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(Token.OPENSTACK_SERVICE_VIP, name, None, opts)
         cluster = args.cluster
+        self._name, self._cluster = name, cluster
+        self._node_files: dict[str, list[FileSpec]] = {}
         prepared: list[pulumi.Resource] = []
         for node in cluster.nodes:
             n = f"{name}-{node.name}"
@@ -100,12 +102,9 @@ class OpenStackServiceVip(pulumi.ComponentResource):
             scripts = [remote.run(f"{n}-{script_name}", node, script, parent=self,
                                   depends_on=ready + pkgs + files)
                        for script_name, script in args.node_scripts.items()]
-            units = [remote.run(f"{n}-units", node, render_template(
-                "scripts/systemd-units.sh.j2", units=args.systemd_units, reload=False), parent=self,
-                depends_on=ready + pkgs + files + scripts, triggers=[remote.content_hash(
-                    pulumi.Output.secret("".join(f.path + "\0" + f.content for f in node_files)))],
-                delete=stop_units(*args.systemd_units))
-            ] if args.systemd_units else []
+            self._node_files[node.name] = node_files
+            units = [self._units_on(node, "units", args.systemd_units, ready + pkgs + files + scripts)] \
+                if args.systemd_units else []
             prepared += pkgs + files + scripts + units
         deps = [*args.depends_on, *prepared] + ([args.storage.cib] if args.storage else [])
         self.cib = cluster.cib_change(service_vip_cib(name, args), parent=self, depends_on=deps)
@@ -127,3 +126,17 @@ class OpenStackServiceVip(pulumi.ComponentResource):
         self.address = pulumi.Output.from_input(str(iface.ip) if iface else None)
         self.cidr = pulumi.Output.from_input(str(iface) if iface else None)
         self.register_outputs({"address": self.address, "cidr": self.cidr})
+
+    def start_units(self, step: str, units: list[str], depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """Active/active: start more units on every node after `depends_on` (e.g. the services
+        that need their database schema), restarted like the first ones when the node's files change."""
+        return [self._units_on(node, step, units, depends_on) for node in self._cluster.nodes]
+
+    def _units_on(self, node: remote.RemoteHost, step: str, units: list[str],
+                  depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+        node_files = self._node_files[node.name]
+        return remote.run(f"{self._name}-{node.name}-{step}", node, render_template(
+            "scripts/systemd-units.sh.j2", units=units, reload=False), parent=self,
+            depends_on=depends_on, triggers=[remote.content_hash(
+                pulumi.Output.secret("".join(f.path + "\0" + f.content for f in node_files)))],
+            delete=stop_units(*units))

@@ -370,13 +370,21 @@ def test_example_stack_keeps_l3_and_metadata_agents_under_pacemaker():
     assert group.index('type="neutron-l3-agent"') < group.index('type="neutron-metadata-agent"')
     ceilometer = unwrap_rpc_secret(program.commands["ceilometer-cib"].inputs["stdin"])
     assert '<group id="g_ceilometer">' in ceilometer and 'type="ceilometer-agent-central"' in ceilometer
-    units = shlex.split(program.commands["api-controller1-units"].create)[-1]
-    for unit in ("placement-api", "nova-api", "nova-api-metadata", "nova-scheduler", "nova-conductor",
-                 "cinder-api", "cinder-scheduler", "neutron-api", "neutron-rpc-server", "heat-api", "heat-engine",
-                 "neutron-linuxbridge-agent", "neutron-dhcp-agent", "memcached"):
-        assert f"systemctl start {unit}\n" in units, unit
+    # The APIs start with the node; schedulers, conductors, RPC servers and agents once their
+    # schemas and service users exist (they fail to start without them).
+    apis = shlex.split(program.commands["api-controller1-units"].create)[-1]
+    late = shlex.split(program.commands["api-controller1-services"].create)[-1]
+    for unit in ("memcached", "keystone", "glance-api", "placement-api", "nova-api", "nova-api-metadata",
+                 "cinder-api", "neutron-api", "heat-api"):
+        assert f"systemctl start {unit}\n" in apis and unit not in late, unit
+    for unit in ("nova-scheduler", "nova-conductor", "cinder-scheduler", "neutron-rpc-server", "heat-engine",
+                 "neutron-linuxbridge-agent", "neutron-dhcp-agent"):
+        assert f"systemctl start {unit}\n" in late and unit not in apis, unit
+    for schema in ("nova-schema", "neutron-schema", "service-users", "api-endpoints"):
+        assert program.before(schema, "api-controller1-services"), schema
+    assert program.before("api-controller1-services", "api-ready")
     for unit in ("neutron-l3-agent", "neutron-metadata-agent", "ceilometer-agent-central"):
-        assert unit not in units
+        assert unit not in apis and unit not in late
     # nova's three databases, the others one each, all through the VIP
     assert program.outputs["database_urls"].keys() == {
         "keystone", "glance", "placement", "cinder", "nova", "nova_api", "nova_cell0", "neutron", "heat"}

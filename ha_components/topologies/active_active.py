@@ -69,7 +69,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
                                extra=_merge_projects(messaging, extra)),
             *unit_files(ops, ops.services, address)]
 
-    units = ["memcached", *units_of(everywhere)]
+    units = ["memcached", *units_of(everywhere, http=True)]
     # The API VIP follows the HAProxy clone (IPaddr2 colocated with cl_haproxy).
     api = OpenStackServiceVip("api", ServiceVipArgs(
         vip, stack.networks, cluster, colocate_with=haproxy.clone_id,
@@ -85,7 +85,8 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
     keystone_ready = [_keystone(ops, cluster, api, auth_url, public_host, vip_host, galera_port, ADMIN_OPENRC)] \
         if "keystone" in ops.services else []
     ready = set_up_projects(cluster, api, ops.services, passwords, db_host=vip_host, db_port=galera_port,
-                            api_host=vip_host, openrc=ADMIN_OPENRC, keystone_ready=keystone_ready)
+                            api_host=vip_host, openrc=ADMIN_OPENRC, keystone_ready=keystone_ready,
+                            late_units=units_of(everywhere, http=False))
     for group_id, members in groups.items():
         dropins = unit_dropins(members)
         OpenStackServiceVip(group_id.removeprefix("g_").replace("_", "-"), ServiceVipArgs(

@@ -113,9 +113,10 @@ def share_keystone_keys(cluster: PacemakerCluster, api: OpenStackServiceVip) -> 
 
 def set_up_projects(cluster: PacemakerCluster, api: OpenStackServiceVip, services: list[str], passwords: dict[str, str], *,
                     db_host: str, db_port: int, api_host: str, openrc: str,
-                    keystone_ready: Sequence[pulumi.Resource]) -> pulumi.Resource | None:
+                    keystone_ready: Sequence[pulumi.Resource], late_units: Sequence[str] = ()) -> pulumi.Resource | None:
     """Schemas, service users and a readiness check on the cluster's first node (it holds
-    the admin openrc). Returns the readiness check, None when keystone is all there is."""
+    the admin openrc); then `late_units` on every node (active/active: the services that need
+    their schema when they start). Returns the readiness check, None when keystone is all there is."""
     projects = [p for p in projects_of(services) if p != "keystone"]
     if not projects:
         return None
@@ -131,6 +132,8 @@ def set_up_projects(cluster: PacemakerCluster, api: OpenStackServiceVip, service
         stdin=json.dumps({p: passwords[p] for p in projects}) + "\n", secret=True)
     urls = [f"http://{api_host}:{SERVICES[s].port}/" for s in services
             if SERVICES[s].port and SERVICES[s].project in projects]
+    set_up = [*schemas, users, *([api.endpoints] if api.endpoints else [])]
+    started = api.start_units("services", list(late_units), set_up) if late_units else []
     return remote.run("api-ready", node, render_template(
         "scripts/api-ready.sh.j2", urls=urls, timeout_seconds=TIMEOUT_SECONDS), parent=api,
-        depends_on=[*schemas, users, *([api.endpoints] if api.endpoints else [])])
+        depends_on=[*set_up, *started])
