@@ -22,6 +22,15 @@ class Endpoint:
     url: str
 
 
+@dataclass(frozen=True)
+class UnitSet:
+    """Active/active: units (re)started together, when one of `files` (paths among the node's
+    files) changes - a project's units follow its own config only."""
+    name: str
+    units: list[str]
+    files: list[str]
+
+
 @dataclass
 class ServiceVipArgs:
     vip: Vip | None  # None: a group of services without an address (the seed's g_services_network)
@@ -47,7 +56,7 @@ class ServiceVipArgs:
     # Active/active: the services run under systemd on every node, not under Pacemaker. Their
     # units stay enabled, get per-node files (host name -> files, e.g. the node address they
     # bind) and are (re)started, after files and node scripts, whenever those files change.
-    systemd_units: list[str] = field(default_factory=list)
+    systemd_units: list[UnitSet] = field(default_factory=list)
     node_files: dict[str, list[FileSpec]] = field(default_factory=dict)
 
 
@@ -103,8 +112,7 @@ class OpenStackServiceVip(pulumi.ComponentResource):
                                   depends_on=ready + pkgs + files)
                        for script_name, script in args.node_scripts.items()]
             self._node_files[node.name] = node_files
-            units = [self._units_on(node, "units", args.systemd_units, ready + pkgs + files + scripts)] \
-                if args.systemd_units else []
+            units = [self._units_on(node, s, ready + pkgs + files + scripts) for s in args.systemd_units]
             prepared += pkgs + files + scripts + units
         deps = [*args.depends_on, *prepared] + ([args.storage.cib] if args.storage else [])
         self.cib = cluster.cib_change(service_vip_cib(name, args), parent=self, depends_on=deps)
@@ -127,16 +135,16 @@ class OpenStackServiceVip(pulumi.ComponentResource):
         self.cidr = pulumi.Output.from_input(str(iface) if iface else None)
         self.register_outputs({"address": self.address, "cidr": self.cidr})
 
-    def start_units(self, step: str, units: list[str], depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
+    def start_units(self, unit_sets: list[UnitSet], depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """Active/active: start more units on every node after `depends_on` (e.g. the services
-        that need their database schema), restarted like the first ones when the node's files change."""
-        return [self._units_on(node, step, units, depends_on) for node in self._cluster.nodes]
+        that need their database schema), restarted like the first ones when their files change."""
+        return [self._units_on(node, s, depends_on) for node in self._cluster.nodes for s in unit_sets]
 
-    def _units_on(self, node: remote.RemoteHost, step: str, units: list[str],
+    def _units_on(self, node: remote.RemoteHost, unit_set: UnitSet,
                   depends_on: list[pulumi.Resource]) -> pulumi.Resource:
-        node_files = self._node_files[node.name]
-        return remote.run(f"{self._name}-{node.name}-{step}", node, render_template(
-            "scripts/systemd-units.sh.j2", units=units, reload=False), parent=self,
+        watched = [f for f in self._node_files[node.name] if f.path in unit_set.files]
+        return remote.run(f"{self._name}-{node.name}-{unit_set.name}", node, render_template(
+            "scripts/systemd-units.sh.j2", units=unit_set.units, reload=False), parent=self,
             depends_on=depends_on, triggers=[remote.content_hash(
-                pulumi.Output.secret("".join(f.path + "\0" + f.content for f in node_files)))],
-            delete=stop_units(*units))
+                pulumi.Output.secret("".join(f.path + "\0" + f.content for f in watched)))],
+            delete=stop_units(*unit_set.units))

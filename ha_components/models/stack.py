@@ -250,7 +250,8 @@ def _check_active_passive(stack: StackConfig) -> Iterator[Problem]:
                 yield Problem((part,), f"the active-passive topology needs a {part} section")
         if stack.openstack and stack.openstack.keystone_processes is not None:
             yield Problem(("openstack", "keystone_processes"),
-                          "only the active-active topology sets keystone's processes")
+                          "only the active-active topology sets keystone's processes apart; "
+                          "openstack.workers sets every service's")
     for part in ("database", "messaging"):
         spec = getattr(stack, part)
         if spec is None:

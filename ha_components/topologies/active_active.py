@@ -8,7 +8,7 @@ import pulumi
 
 from .. import remote
 from ..catalog import (EVERYWHERE, PROJECTS, SERVICES, database_projects, databases_of, packages_of,
-                       pacemaker_groups, projects_of, units_of)
+                       pacemaker_groups, projects_of)
 from ..galera import GaleraCluster, GaleraClusterArgs
 from ..haproxy import HaproxyFrontend, HaproxyFrontendArgs
 from ..models import StackConfig
@@ -20,9 +20,9 @@ from ..render import FileSpec, render_template
 from ..render.memcached import CONFIG_PATH as MEMCACHED_CONF, memcached_conf, memcached_servers
 from ..render.openstack import ADMIN_OPENRC, admin_openrc
 from ..render.rabbitmq import oslo_messaging_settings
-from ..vip import OpenStackServiceVip, ServiceVipArgs
+from ..vip import OpenStackServiceVip, ServiceVipArgs, UnitSet
 from .projects import (linked_options, project_fragments, service_endpoints, service_primitives, set_up_projects,
-                       share_keystone_keys, unit_dropins, unit_files)
+                       share_keystone_keys, unit_dropins, unit_files, unit_sets)
 
 
 def build_active_active(stack: StackConfig) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
                                extra=_merge_projects(messaging, extra)),
             *unit_files(ops, ops.services, address)]
 
-    units = ["memcached", *units_of(everywhere, http=True)]
+    units = [UnitSet("memcached", ["memcached"], [MEMCACHED_CONF]), *unit_sets(everywhere, http=True, suffix="apis")]
     # The API VIP follows the HAProxy clone (IPaddr2 colocated with cl_haproxy).
     api = OpenStackServiceVip("api", ServiceVipArgs(
         vip, stack.networks, cluster, colocate_with=haproxy.clone_id,
@@ -86,7 +86,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         if "keystone" in ops.services else []
     ready = set_up_projects(cluster, api, ops.services, passwords, db_host=vip_host, db_port=galera_port,
                             api_host=vip_host, openrc=ADMIN_OPENRC, keystone_ready=keystone_ready,
-                            late_units=units_of(everywhere, http=False))
+                            late_units=unit_sets(everywhere, http=False, suffix="services"))
     for group_id, members in groups.items():
         dropins = unit_dropins(members)
         OpenStackServiceVip(group_id.removeprefix("g_").replace("_", "-"), ServiceVipArgs(

@@ -10,13 +10,14 @@ from collections.abc import Sequence
 import pulumi
 
 from .. import remote
-from ..catalog import OCF_OPENSTACK, PROJECTS, SERVICES, database_projects, projects_of
+from ..catalog import OCF_OPENSTACK, PROJECTS, SERVICES, database_projects, projects_of, units_of
 from ..models.openstack import OpenStackSpec
 from ..pacemaker import PacemakerCluster
 from ..render import FileSpec, render_template
 from ..render.cib import Op, Primitive
-from ..render.openstack import database_urls, fragment_path, ini_literal, service_fragment, unit_defaults
-from ..vip import Endpoint, OpenStackServiceVip
+from ..render.openstack import (database_urls, fragment_path, ini_literal, init_defaults_path, service_fragment,
+                                unit_defaults)
+from ..vip import Endpoint, OpenStackServiceVip, UnitSet
 
 TIMEOUT_SECONDS = 300
 
@@ -79,6 +80,18 @@ def unit_dropins(services: list[str]) -> list[FileSpec]:
         for s in services for u in SERVICES[s].units if u.exec_stop_post]
 
 
+def unit_sets(services: list[str], *, http: bool, suffix: str) -> list[UnitSet]:
+    """One set per project: its units (APIs, or the others), restarted when its config fragment
+    or one of their /etc/default files changes."""
+    out = []
+    for project in projects_of(services):
+        units = units_of([s for s in services if SERVICES[s].project == project], http=http)
+        if units:
+            out.append(UnitSet(f"{project}-{suffix}", units,
+                               [fragment_path(project), *(init_defaults_path(u) for u in units)]))
+    return out
+
+
 def service_endpoints(services: list[str], *, public_host: str, internal_host: str) -> list[Endpoint]:
     """Keystone's catalog entries of every API but keystone's own (its bootstrap makes those)."""
     return [Endpoint(SERVICES[s].project, SERVICES[s].service_type or "", interface,
@@ -113,7 +126,7 @@ def share_keystone_keys(cluster: PacemakerCluster, api: OpenStackServiceVip) -> 
 
 def set_up_projects(cluster: PacemakerCluster, api: OpenStackServiceVip, services: list[str], passwords: dict[str, str], *,
                     db_host: str, db_port: int, api_host: str, openrc: str,
-                    keystone_ready: Sequence[pulumi.Resource], late_units: Sequence[str] = ()) -> pulumi.Resource | None:
+                    keystone_ready: Sequence[pulumi.Resource], late_units: Sequence[UnitSet] = ()) -> pulumi.Resource | None:
     """Schemas, service users and a readiness check on the cluster's first node (it holds
     the admin openrc); then `late_units` on every node (active/active: the services that need
     their schema when they start). Returns the readiness check, None when keystone is all there is."""
@@ -133,7 +146,7 @@ def set_up_projects(cluster: PacemakerCluster, api: OpenStackServiceVip, service
     urls = [f"http://{api_host}:{SERVICES[s].port}/" for s in services
             if SERVICES[s].port and SERVICES[s].project in projects]
     set_up = [*schemas, users, *([api.endpoints] if api.endpoints else [])]
-    started = api.start_units("services", list(late_units), set_up) if late_units else []
+    started = api.start_units(list(late_units), set_up) if late_units else []
     return remote.run("api-ready", node, render_template(
         "scripts/api-ready.sh.j2", urls=urls, timeout_seconds=TIMEOUT_SECONDS), parent=api,
         depends_on=[*set_up, *started])
