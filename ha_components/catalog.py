@@ -98,7 +98,7 @@ SERVICES: dict[str, ServiceInfo] = {s.name: s for s in [
     # node the group moved away from they would answer beside the new ones.
     ServiceInfo("neutron-l3-agent", "neutron", (Unit("neutron-l3-agent", exec_stop_post=(
         "/usr/bin/neutron-netns-cleanup --config-file=/etc/neutron/neutron.conf"
-        " --config-dir=/etc/neutron/neutron.conf.d --config-file=/etc/neutron/l3_agent.ini"
+        " --config-file=/etc/neutron/l3_agent.ini --config-dir=/etc/neutron/neutron.conf.d"
         " --agent-type=l3 --force")),), "network", active_active="g_services_network"),
     ServiceInfo("neutron-metadata-agent", "neutron", (Unit("neutron-metadata-agent"),), "network",
                 active_active="g_services_network"),
