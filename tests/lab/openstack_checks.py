@@ -3,8 +3,6 @@ through the API VIP (the stack's keystone_url), and Pacemaker's view from ctl1."
 from __future__ import annotations
 
 import time
-import uuid
-import xml.etree.ElementTree as ET
 from typing import Any, Callable
 
 import openstack
@@ -12,6 +10,7 @@ from openstack.connection import Connection
 
 from .conftest import NODES, on
 from .deploy import OPENRC
+from .drills import crm_mon, resource_node, until
 
 VIP = "10.77.1.110"
 # The lab's flat provider network (provider_interface: provider0) and a tenant VXLAN network.
@@ -29,24 +28,21 @@ def openstack_cloud(kernel: bool = False) -> Connection:
 
 
 def wait_until(probe: Callable[[], Any], want: Any, what: str, timeout: float = 180, every: float = 2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = probe()
-        if got == want:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still {got!r} after {timeout:.0f}s (want {want!r})")
-        time.sleep(every)
+    """probe() once it returns `want`; fails naming `what` and the last value."""
+    last: list[Any] = [None]
+
+    def done() -> bool:
+        last[0] = probe()
+        return last[0] == want
+
+    if until(done, timeout, interval=every) is None:
+        raise AssertionError(f"{what}: still {last[0]!r} after {timeout:.0f}s (want {want!r})")
+    return last[0]
 
 
-def resource_node(resource: str) -> str | None:
-    """The node a Pacemaker primitive runs on (crm_mon on ctl1), None when stopped."""
-    mon = ET.fromstring(on("ctl1", "crm_mon -1 --output-as=xml").stdout)
-    for r in mon.iter("resource"):
-        if r.get("id") == resource and r.get("role") == "Started":
-            node = r.find("node")
-            return node.get("name") if node is not None else None
-    return None
+def group_node(resource: str, nodes: list[str] = NODES) -> str | None:
+    """The node running a Pacemaker primitive, asked of the first of `nodes` that answers."""
+    return resource_node(crm_mon(nodes), resource)
 
 
 def wait_for_agents(cloud: Connection, timeout: float = 240) -> list[Any]:
@@ -80,26 +76,20 @@ def router_with_tenant_network(cloud: Connection) -> tuple[str, str, str]:
     return router.id, TENANT_GATEWAY, tenant.id
 
 
-def router_answers_from_every_dhcp_namespace(router_id: str, address: str, network_id: str,
-                                             host: str | None = None, timeout: float = 240) -> float:
-    """Seconds until the router's namespace exists on `host` (any node if None) and its tenant
-    address answers a ping from the DHCP namespace of every controller (over VXLAN)."""
+def router_answers(router_id: str, address: str, network_id: str, nodes: list[str] = NODES,
+                   host: str | None = None, timeout: float = 240) -> float:
+    """Seconds until the router's namespace exists (on `host` when given) and its tenant address
+    answers a ping from the DHCP namespace of each of `nodes` (across the lab bridge, VXLAN)."""
     t0 = time.monotonic()
 
-    def hosted() -> str | None:
-        for n in ([host] if host else NODES):
-            if f"qrouter-{router_id}" in on(n, "ip netns list").stdout:
-                return n
-        return None
+    def hosted() -> bool:
+        return any(f"qrouter-{router_id}" in on(n, "ip netns list", check=False).stdout
+                   for n in ([host] if host else nodes))
 
-    where = wait_until(lambda: hosted() is not None, True, f"qrouter-{router_id} exists", timeout)
-    del where
-    for n in NODES:
+    wait_until(hosted, True, f"qrouter-{router_id} exists on {host or nodes}", timeout)
+    for n in nodes:
         wait_until(lambda n=n: on(n, f"ip netns exec qdhcp-{network_id} ping -c1 -W1 {address}",
                                   check=False).returncode == 0, True,
-                   f"{address} answers in qdhcp-{network_id} on {n}", timeout - (time.monotonic() - t0), every=1)
+                   f"{address} answers in qdhcp-{network_id} on {n}", max(timeout - (time.monotonic() - t0), 1),
+                   every=1)
     return time.monotonic() - t0
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"

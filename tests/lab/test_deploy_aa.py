@@ -20,8 +20,8 @@ import pytest
 
 from .conftest import NODES, addr, lab, on
 from .deploy import OPENRC, admin_token, assert_cluster_running, crm_mon, deployed
-from .openstack_checks import (openstack_cloud, resource_node, router_answers_from_every_dhcp_namespace,
-                               router_with_tenant_network, wait_for_agents, wait_until)
+from .openstack_checks import (group_node, openstack_cloud, router_answers, router_with_tenant_network,
+                               wait_for_agents, wait_until)
 
 pytestmark = [pytest.mark.lab]
 
@@ -203,7 +203,7 @@ def test_network_agents_l2_and_dhcp_everywhere_one_l3_and_one_metadata(aa):
     for kind in ("L3 agent", "Metadata agent"):
         alive = [a.host for a in agents if a.agent_type == kind and a.is_alive]
         assert len(alive) == 1, f"{kind}: {alive}"
-    where = resource_node("p_neutron-l3-agent")
+    where = group_node("p_neutron-l3-agent")
     assert [a.host for a in agents if a.agent_type == "L3 agent" and a.is_alive] == [where]
 
 
@@ -237,16 +237,16 @@ def test_a_router_on_the_provider_network_answers_and_follows_the_l3_agent(aa):
     dhcp = wait_until(lambda: sorted(p.binding_host_id for p in cloud.network.ports(
         network_id=network_id, device_owner="network:dhcp")), NODES, "a DHCP port on every controller")
     assert dhcp == NODES
-    seconds = router_answers_from_every_dhcp_namespace(router_id, gateway_ip, network_id)
+    seconds = router_answers(router_id, gateway_ip, network_id)
     print(f"\nrouter {router_id}: answered on {gateway_ip} after {seconds:.1f}s")
     # Move g_services_network: the router is rebuilt on the new node, nothing left on the old one.
-    before = resource_node("p_neutron-l3-agent")
+    before = group_node("p_neutron-l3-agent")
     target = next(n for n in NODES if n != before)
     on("ctl1", f"crm_resource --move --resource g_services_network --node {target}")
     try:
         t0 = time.monotonic()
-        wait_until(lambda: resource_node("p_neutron-l3-agent"), target, "g_services_network on the new node")
-        seconds = router_answers_from_every_dhcp_namespace(router_id, gateway_ip, network_id, host=target)
+        wait_until(lambda: group_node("p_neutron-l3-agent"), target, "g_services_network on the new node")
+        seconds = router_answers(router_id, gateway_ip, network_id, host=target)
         print(f"router {router_id}: answered again {time.monotonic() - t0:.1f}s after the move to {target}")
         assert router_id not in on(before, "ip netns list").stdout, f"qrouter-{router_id} left on {before}"
         agents = wait_for_agents(cloud)
@@ -256,7 +256,7 @@ def test_a_router_on_the_provider_network_answers_and_follows_the_l3_agent(aa):
 
 
 def test_ceilometer_central_agent_runs_on_one_controller(aa):
-    where = resource_node("p_ceilometer-agent-central")
+    where = group_node("p_ceilometer-agent-central")
     for n in NODES:
         active = on(n, "systemctl is-active ceilometer-agent-central", check=False).stdout.strip()
         assert active == ("active" if n == where else "inactive"), f"{n}: {active}"
