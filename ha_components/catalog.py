@@ -24,9 +24,6 @@ class Unit:
     uwsgi_ini: str | None = None
     package: str = ""  # the Debian package shipping it, when not named like the unit
     exec_stop_post: str = ""  # run by systemd after the unit stopped (a systemd drop-in)
-    # An API: it starts without its database (uwsgi loads lazily). The others (schedulers,
-    # conductors, RPC servers, agents) start once their schema and service user exist.
-    http: bool = False
 
     @property
     def package_name(self) -> str:
@@ -70,14 +67,14 @@ class ProjectInfo:
 
 
 def _api(port: int, ini: str, name: str, package: str = "") -> Unit:
-    return Unit(name, port, ini, package, http=True)
+    return Unit(name, port, ini, package)
 
 
 SERVICES: dict[str, ServiceInfo] = {s.name: s for s in [
     ServiceInfo("keystone", "keystone", (_api(5000, "/etc/keystone/keystone-uwsgi.ini", "keystone"),), "api",
                 port=5000, service_type="identity", endpoint_path="/v3",
                 listeners=("keystone_public", "keystone_admin")),
-    ServiceInfo("glance-api", "glance", (Unit("glance-api", http=True),), "api", port=9292, service_type="image",
+    ServiceInfo("glance-api", "glance", (Unit("glance-api"),), "api", port=9292, service_type="image",
                 listeners=("glance_api",), bind_option=("DEFAULT", "bind_host")),
     ServiceInfo("placement-api", "placement",
                 (_api(8778, "/etc/placement/placement-api-uwsgi.ini", "placement-api"),), "api",
@@ -193,9 +190,8 @@ def databases_of(services: list[str]) -> dict[str, str]:
     return {db: p for p in database_projects(services) for db, _, _ in PROJECTS[p].databases}
 
 
-def units_of(services: list[str], *, http: bool | None = None) -> list[str]:
-    """The services' units; only the APIs (http=True) or only the others (http=False)."""
-    return [u.name for s in services for u in SERVICES[s].units if http is None or u.http == http]
+def units_of(services: list[str]) -> list[str]:
+    return [u for s in services for u in SERVICES[s].unit_names]
 
 
 def packages_of(services: list[str]) -> list[str]:

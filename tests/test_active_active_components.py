@@ -139,7 +139,7 @@ def test_galera_waits_for_the_whole_cluster_size(lab):
     assert '"$size" = 3' in size.create
     assert lab.before("galera-ctl3-start", "galera-cluster-size")
     # Services come only after the database cluster is complete.
-    assert lab.before("galera-cluster-size", "api-ctl2-keystone-apis")
+    assert lab.before("galera-cluster-size", "api-ctl2-keystone")
 
 
 def test_galera_two_nodes_and_an_arbitrator():
@@ -275,11 +275,11 @@ def test_outputs_holding_passwords_are_secret():
 
 def test_services_on_every_controller_with_memcached_and_the_same_keystone_keys(lab):
     for node in ("ctl1", "ctl2", "ctl3"):
-        memcached, keystone = lab.commands[f"api-{node}-memcached"], lab.commands[f"api-{node}-keystone-apis"]
+        memcached, keystone = lab.commands[f"api-{node}-memcached"], lab.commands[f"api-{node}-keystone"]
         assert "systemctl start memcached" in memcached.create and "systemctl start keystone" in keystone.create
         assert keystone.inputs.get("triggers"), "changed files restart the services"
         assert lab.before(f"api-{node}-etc-memcached-conf", f"api-{node}-memcached")
-        assert lab.before(f"api-{node}-etc-default-keystone", f"api-{node}-keystone-apis")
+        assert lab.before(f"api-{node}-etc-default-keystone", f"api-{node}-keystone")
         assert "systemctl disable" not in lab.commands[f"api-{node}-packages"].create
     for node in ("ctl2", "ctl3"):
         assert lab.before("keystone-keys-export", f"keystone-{node}-keys-import")
@@ -310,7 +310,7 @@ def test_glance_init_script_reads_the_fragment_after_the_package_conf(lab, uwsgi
     reads after the default config dirs: without a later --config-dir, glance kept the
     package's auth_url (http://localhost:5000) and refused every token on the lab."""
     for node in ("ctl1", "ctl2", "ctl3"):
-        assert lab.before(f"api-{node}-etc-default-glance-api", f"api-{node}-glance-apis")
+        assert lab.before(f"api-{node}-etc-default-glance-api", f"api-{node}-glance")
     defaults = unwrap_rpc_secret(lab.commands["api-ctl1-etc-default-glance-api"].inputs["stdin"])
     # Sourced as /etc/init.d/glance-api does, after it has set DAEMON_ARGS.
     preset = "NO_OPENSTACK_CONFIG_FILE_DAEMON_ARG=yes; DAEMON_ARGS='--ini x.ini'" if uwsgi \
@@ -346,7 +346,7 @@ def test_config_changes_roll_through_the_nodes_one_at_a_time():
         for name in chain:
             assert "sha256sum --quiet --check" in before.commands[name].create
             assert before.commands[name].inputs.get("triggers")
-    assert before.before("galera-ctl3-rolling-restart", "api-ctl1-keystone-apis")  # galera.ready
+    assert before.before("galera-ctl3-rolling-restart", "api-ctl1-keystone")  # galera.ready
     after = run_program(lab_stack(galera={"options": {"innodb_buffer_pool_size": "2G"}}))
     a, b = _comparable(before), _comparable(after)
     changed = sorted(name for name in a if a[name] != b[name])
@@ -362,7 +362,7 @@ def test_one_projects_setting_restarts_only_that_projects_units():
     a, b = _comparable(before), _comparable(after)
     changed = sorted(name for name in a if a[name] != b[name])
     assert changed == sorted(f"api-{n}-{what}" for n in ("ctl1", "ctl2", "ctl3") for what in (
-        "etc-heat-heat-conf-d-100-ha-openstack-conf", "heat-apis", "heat-services"))
+        "etc-heat-heat-conf-d-100-ha-openstack-conf", "heat"))
 
 
 def example_stack():
@@ -381,22 +381,21 @@ def test_example_stack_keeps_l3_and_metadata_agents_under_pacemaker():
     assert group.index('type="neutron-l3-agent"') < group.index('type="neutron-metadata-agent"')
     ceilometer = unwrap_rpc_secret(program.commands["ceilometer-cib"].inputs["stdin"])
     assert '<group id="g_ceilometer">' in ceilometer and 'type="ceilometer-agent-central"' in ceilometer
-    # The APIs start with the node; schedulers, conductors, RPC servers and agents once their
-    # schemas and service users exist (they fail to start without them).
-    def units(suffix: str) -> str:
-        return "".join(shlex.split(c.create)[-1] for name, c in program.commands.items()
-                       if name.startswith("api-controller1-") and name.endswith(suffix))
+    # memcached and keystone start with the node; every other service once its schema and
+    # service user exist (placement's uwsgi app gave up on the database before the VIP existed).
+    def units(*sets: str) -> str:
+        return "".join(shlex.split(program.commands[f"api-controller1-{s}"].create)[-1] for s in sets)
 
-    apis, late = units("-apis") + units("-memcached"), units("-services")
-    for unit in ("memcached", "keystone", "glance-api", "placement-api", "nova-api", "nova-api-metadata",
-                 "cinder-api", "neutron-api", "heat-api"):
-        assert f"systemctl start {unit}\n" in apis and unit not in late, unit
-    for unit in ("nova-scheduler", "nova-conductor", "cinder-scheduler", "neutron-rpc-server", "heat-engine",
-                 "neutron-linuxbridge-agent", "neutron-dhcp-agent"):
-        assert f"systemctl start {unit}\n" in late and unit not in apis, unit
+    first, late = units("memcached", "keystone"), units("glance", "placement", "nova", "neutron", "cinder", "heat")
+    assert "systemctl start memcached\n" in first and "systemctl start keystone\n" in first
+    for unit in ("glance-api", "placement-api", "nova-api", "nova-api-metadata", "cinder-api", "neutron-api",
+                 "heat-api", "nova-scheduler", "nova-conductor", "cinder-scheduler", "neutron-rpc-server",
+                 "heat-engine", "neutron-linuxbridge-agent", "neutron-dhcp-agent"):
+        assert f"systemctl start {unit}\n" in late and unit not in first, unit
     for schema in ("nova-schema", "neutron-schema", "service-users", "api-endpoints"):
-        assert program.before(schema, "api-controller1-nova-services"), schema
-    assert program.before("api-controller1-neutron-services", "api-ready")
+        assert program.before(schema, "api-controller1-nova"), schema
+    assert program.before("api-controller1-neutron", "api-ready")
+    apis = first
     for unit in ("neutron-l3-agent", "neutron-metadata-agent", "ceilometer-agent-central"):
         assert unit not in apis and unit not in late
     # nova's three databases, the others one each, all through the VIP

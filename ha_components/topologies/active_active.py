@@ -69,7 +69,11 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
                                extra=_merge_projects(messaging, extra)),
             *unit_files(ops, ops.services, address)]
 
-    units = [UnitSet("memcached", ["memcached"], [MEMCACHED_CONF]), *unit_sets(everywhere, http=True, suffix="apis")]
+    # memcached and keystone first (keystone's bootstrap and the service users need it); the
+    # other services once their schema and service user exist: placement's, nova's and
+    # neutron's processes fail to start without their database.
+    first = [s for s in everywhere if s == "keystone"]
+    units = [UnitSet("memcached", ["memcached"], [MEMCACHED_CONF]), *unit_sets(first)]
     # The API VIP follows the HAProxy clone (IPaddr2 colocated with cl_haproxy).
     api = OpenStackServiceVip("api", ServiceVipArgs(
         vip, stack.networks, cluster, colocate_with=haproxy.clone_id,
@@ -86,7 +90,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         if "keystone" in ops.services else []
     ready = set_up_projects(cluster, api, ops.services, passwords, db_host=vip_host, db_port=galera_port,
                             api_host=vip_host, openrc=ADMIN_OPENRC, keystone_ready=keystone_ready,
-                            late_units=unit_sets(everywhere, http=False, suffix="services"))
+                            late_units=unit_sets([s for s in everywhere if s not in first]))
     for group_id, members in groups.items():
         dropins = unit_dropins(members)
         OpenStackServiceVip(group_id.removeprefix("g_").replace("_", "-"), ServiceVipArgs(

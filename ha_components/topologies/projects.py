@@ -80,15 +80,13 @@ def unit_dropins(services: list[str]) -> list[FileSpec]:
         for s in services for u in SERVICES[s].units if u.exec_stop_post]
 
 
-def unit_sets(services: list[str], *, http: bool, suffix: str) -> list[UnitSet]:
-    """One set per project: its units (APIs, or the others), restarted when its config fragment
-    or one of their /etc/default files changes."""
+def unit_sets(services: list[str]) -> list[UnitSet]:
+    """One set per project: its units, restarted when its config fragment or one of their
+    /etc/default files changes (and only then)."""
     out = []
     for project in projects_of(services):
-        units = units_of([s for s in services if SERVICES[s].project == project], http=http)
-        if units:
-            out.append(UnitSet(f"{project}-{suffix}", units,
-                               [fragment_path(project), *(init_defaults_path(u) for u in units)]))
+        units = units_of([s for s in services if SERVICES[s].project == project])
+        out.append(UnitSet(project, units, [fragment_path(project), *(init_defaults_path(u) for u in units)]))
     return out
 
 
