@@ -64,6 +64,9 @@ class ProjectInfo:
     defaults: dict[str, dict[str, str]] = field(default_factory=dict)
     # Options that take the stack's worker count (non-uwsgi processes).
     worker_options: tuple[tuple[str, str], ...] = ()
+    # Projects whose services must run first on the node (nova's scheduler exits when
+    # placement does not answer).
+    starts_after: tuple[str, ...] = ()
 
 
 def _api(port: int, ini: str, name: str, package: str = "") -> Unit:
@@ -140,7 +143,7 @@ PROJECTS: dict[str, ProjectInfo] = {p.name: p for p in [
                         "nova-manage cell_v2 list_cells | grep -qw cell1"
                         " || nova-manage cell_v2 create_cell --name=cell1 --verbose",
                         "nova-manage db sync"),
-                auth_sections=("placement", "neutron", "service_user"),
+                auth_sections=("placement", "neutron", "service_user"), starts_after=("placement",),
                 defaults={"api": {"auth_strategy": "keystone"}, "neutron": {"service_metadata_proxy": "true"},
                           "service_user": {"send_service_user_token": "true"}, **_LOCK},
                 worker_options=(("conductor", "workers"), ("scheduler", "workers"),
@@ -161,6 +164,9 @@ PROJECTS: dict[str, ProjectInfo] = {p.name: p for p in [
                           "securitygroup": {"enable_security_group": "true", "firewall_driver": "iptables"},
                           "agent": {"root_helper": "sudo neutron-rootwrap /etc/neutron/rootwrap.conf",
                                     "report_interval": "5"},
+                          # neutron 21 refuses to load the Linux bridge driver without it
+                          # (docs/openstack.md).
+                          "experimental": {"linuxbridge": "true"},
                           **_LOCK},
                 worker_options=(("DEFAULT", "api_workers"), ("DEFAULT", "rpc_workers"),
                                 ("DEFAULT", "rpc_state_report_workers"), ("DEFAULT", "metadata_workers"))),

@@ -29,6 +29,7 @@ class UnitSet:
     name: str
     units: list[str]
     files: list[str]
+    after: tuple[str, ...] = ()  # sets started before this one (start_units)
 
 
 @dataclass
@@ -137,8 +138,15 @@ class OpenStackServiceVip(pulumi.ComponentResource):
 
     def start_units(self, unit_sets: list[UnitSet], depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
         """Active/active: start more units on every node after `depends_on` (e.g. the services
-        that need their database schema), restarted like the first ones when their files change."""
-        return [self._units_on(node, s, depends_on) for node in self._cluster.nodes for s in unit_sets]
+        that need their database schema), restarted like the first ones when their files change.
+        A set starts after the sets named in its `after` on the same node."""
+        started: list[pulumi.Resource] = []
+        for node in self._cluster.nodes:
+            on_node: dict[str, pulumi.Resource] = {}
+            for s in unit_sets:  # in order: a set's `after` come before it
+                on_node[s.name] = self._units_on(node, s, [*depends_on, *(on_node[a] for a in s.after if a in on_node)])
+            started += on_node.values()
+        return started
 
     def _units_on(self, node: remote.RemoteHost, unit_set: UnitSet,
                   depends_on: list[pulumi.Resource]) -> pulumi.Resource:

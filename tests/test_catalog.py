@@ -100,3 +100,11 @@ def test_active_passive_keystone_runs_the_stacks_workers_on_every_address():
     ops = load_stack_file(STACKS / "Pulumi.lab-ap.yaml").openstack
     (keystone,) = [f for f in unit_files(ops, ops.services, None) if f.path == "/etc/default/keystone"]
     assert 'DAEMON_ARGS="--http-socket :5000 --ini /etc/keystone/keystone-uwsgi.ini --processes 2"' in keystone.content
+
+
+def test_nova_starts_after_placement_whatever_the_stack_order():
+    from ha_components.topologies.projects import unit_sets
+
+    sets = unit_sets(["nova-scheduler", "heat-engine", "placement-api"])
+    assert [s.name for s in sets] == ["heat", "placement", "nova"]
+    assert sets[2].after == ("placement",)

@@ -83,10 +83,18 @@ def unit_dropins(services: list[str]) -> list[FileSpec]:
 def unit_sets(services: list[str]) -> list[UnitSet]:
     """One set per project: its units, restarted when its config fragment or one of their
     /etc/default files changes (and only then)."""
+    projects = projects_of(services)
+    ordered: list[str] = []  # a project after those it starts after (catalog: starts_after)
+    while len(ordered) < len(projects):
+        ready = [p for p in projects if p not in ordered
+                 and all(a in ordered or a not in projects for a in PROJECTS[p].starts_after)]
+        assert ready, f"catalog: starts_after has a cycle among {projects}"
+        ordered += ready
     out = []
-    for project in projects_of(services):
+    for project in ordered:
         units = units_of([s for s in services if SERVICES[s].project == project])
-        out.append(UnitSet(project, units, [fragment_path(project), *(init_defaults_path(u) for u in units)]))
+        out.append(UnitSet(project, units, [fragment_path(project), *(init_defaults_path(u) for u in units)],
+                           after=PROJECTS[project].starts_after))
     return out
 
 
