@@ -449,3 +449,18 @@ def test_the_same_stack_builds_the_same_program():
     first = _comparable(run_program(lab_stack()))
     second = _comparable(run_program(lab_stack()))
     assert first == second
+
+
+def test_a_neutron_setting_restarts_the_network_group_where_it_runs():
+    """Pacemaker owns the L3 and metadata agents: `up` restarts their group (crm_resource
+    --restart, once the config on the node differs from the stamp of the last run) when
+    neutron's files change, and leaves the ceilometer group alone."""
+    before = run_program(lab_stack())
+    after = run_program(lab_stack(openstack={"settings": {"neutron": {"DEFAULT": {"debug": "true"}}}}))
+    a, b = _comparable(before), _comparable(after)
+    changed = {name for name in a if a[name] != b[name]}
+    assert "g_services_network-restart" in changed and "g_ceilometer-restart" not in changed
+    script = shlex.split(after.commands["g_services_network-restart"].create)[-1]
+    assert "crm_resource --restart --resource g_services_network" in script
+    assert "/etc/neutron/neutron.conf.d/100-ha-openstack.conf" in script
+    assert after.before("services-network-cib", "g_services_network-restart")

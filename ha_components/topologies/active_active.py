@@ -93,12 +93,19 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
                             late_units=unit_sets([s for s in everywhere if s not in first]))
     for group_id, members in groups.items():
         dropins = unit_dropins(members)
-        OpenStackServiceVip(group_id.removeprefix("g_").replace("_", "-"), ServiceVipArgs(
+        group = OpenStackServiceVip(group_id.removeprefix("g_").replace("_", "-"), ServiceVipArgs(
             None, stack.networks, cluster, group_id=group_id, packages=packages_of(members), files=dropins,
             node_scripts={"daemon-reload": render_template("scripts/daemon-reload.sh.j2", files=dropins)}
             if dropins else {},
             services=[p for s in members for p in service_primitives(s, ops.resource_agents)],
             depends_on=[api.cib, *([ready] if ready else [])]))
+        # `up` restarts the units it runs itself when their files change; Pacemaker's group
+        # is restarted (where it runs) when its services' files do.
+        watched = [p for s in unit_sets(members) for p in s.files] + [f.path for f in dropins]
+        remote.run(f"{group_id}-restart", cluster.cib_node, render_template(
+            "scripts/group-restart.sh.j2", group=group_id, files=watched, timeout_seconds=300),
+            parent=group, depends_on=[group.cib], triggers=[remote.content_hash(pulumi.Output.secret("".join(
+                f.path + "\0" + f.content for n in ctl for f in node_files[n] if f.path in watched)))])
 
     return {
         "cluster_name": cluster.cluster_name,
