@@ -24,6 +24,11 @@ class Unit:
     uwsgi_ini: str | None = None
     package: str = ""  # the Debian package shipping it, when not named like the unit
     exec_stop_post: str = ""  # run by systemd after the unit stopped (a systemd drop-in)
+    init_name: str = ""  # its init script's NAME (/etc/default/<NAME>), when not the unit's
+
+    @property
+    def defaults_name(self) -> str:
+        return self.init_name or self.name
 
     @property
     def package_name(self) -> str:
@@ -89,8 +94,9 @@ SERVICES: dict[str, ServiceInfo] = {s.name: s for s in [
                 listeners=("nova_compute_api", "nova_metadata_api")),
     ServiceInfo("nova-scheduler", "nova", (Unit("nova-scheduler"),), "api"),
     ServiceInfo("nova-conductor", "nova", (Unit("nova-conductor"),), "api"),
-    ServiceInfo("neutron-server", "neutron", (_api(9696, "/etc/neutron/neutron-api-uwsgi.ini", "neutron-api"),
-                                              Unit("neutron-rpc-server")),
+    # Debian's /etc/init.d/neutron-api reads /etc/default/neutron-server.
+    ServiceInfo("neutron-server", "neutron", (Unit("neutron-api", 9696, "/etc/neutron/neutron-api-uwsgi.ini",
+                                                   init_name="neutron-server"), Unit("neutron-rpc-server")),
                 "api", port=9696, service_type="network", listeners=("neutron_api",)),
     ServiceInfo("neutron-linuxbridge-agent", "neutron", (Unit("neutron-linuxbridge-agent"),), "network"),
     ServiceInfo("neutron-dhcp-agent", "neutron", (Unit("neutron-dhcp-agent"),), "network"),

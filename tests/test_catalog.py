@@ -85,7 +85,7 @@ def test_every_uwsgi_unit_binds_the_node_address_and_takes_the_worker_count():
     for name, service in SERVICES.items():
         for path, content in unit_defaults(name, "10.0.0.7", 2):
             unit = path.removeprefix("/etc/default/")
-            info = next(u for u in service.units if u.name == unit)
+            info = next(u for u in service.units if u.defaults_name == unit)
             if info.uwsgi_port:
                 assert f"--http-socket 10.0.0.7:{info.uwsgi_port} --ini {info.uwsgi_ini} --processes 2" in content
             else:

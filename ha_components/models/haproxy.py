@@ -30,7 +30,7 @@ class Listener(StrictModel):
     backends: list[Name] | None = None
     """Hosts serving this listener; default: haproxy.backends."""
     http_check: bool = True
-    """`option httpchk` (else a TCP connect check)."""
+    """`option httpchk GET /` (else a TCP connect check)."""
     check_port: int | None = Field(default=None, ge=1, le=65535)
     """Port of the health check, when not the backend port."""
     single_writer: bool = False

@@ -17,7 +17,8 @@ CHECK = "check inter 1000 fastinter 500 downinter 2000 rise 2 fall 3"
 
 def _section(listener: PlannedListener) -> dict:
     spec = listener.spec
-    options = (["tcpka"] if spec.tcpka else []) + (["httpchk"] if spec.http_check else []) + ["tcplog"]
+    # GET, not HAProxy's default OPTIONS: placement answers OPTIONS with 405 (every backend DOWN).
+    options = (["tcpka"] if spec.tcpka else []) + (["httpchk GET /"] if spec.http_check else []) + ["tcplog"]
     servers = []
     for server in listener.servers:
         words = [CHECK if listener.check_port is None else CHECK.replace(

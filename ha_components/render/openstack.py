@@ -54,20 +54,21 @@ def init_defaults(project: str) -> str:
     return render_template("openstack-init-default.j2", config_dir=config_dir(project))
 
 
-def uwsgi_defaults(unit: Unit, address: str | None, processes: int | None = None) -> str:
+def uwsgi_defaults(unit: Unit, address: str | None, processes: int | None = None, conf_dir: str = "") -> str:
     """A uwsgi unit's socket (`address`: one address, None: every address) and process count,
-    after --ini so that --processes overrides the ini file's."""
+    after --ini so that --processes overrides the ini file's. An init script that passes the
+    app its own --config-dir (neutron-api's PYARGV) gets the project's conf dir after it."""
     assert unit.uwsgi_port and unit.uwsgi_ini
     socket = f"{address or ''}:{unit.uwsgi_port}"
     args = f"--http-socket {socket} --ini {unit.uwsgi_ini}" + (f" --processes {processes}" if processes else "")
-    return render_template("uwsgi-default.j2", unit=unit.name, socket=socket, daemon_args=args)
+    return render_template("uwsgi-default.j2", unit=unit.name, socket=socket, daemon_args=args, config_dir=conf_dir)
 
 
 def unit_defaults(service: str, address: str | None, processes: int | None) -> list[tuple[str, str]]:
     """(path, content) of /etc/default/<unit> for each unit of a service."""
     info = SERVICES[service]
-    return [(init_defaults_path(u.name), uwsgi_defaults(u, address, processes) if u.uwsgi_port
-             else init_defaults(info.project)) for u in info.units]
+    return [(init_defaults_path(u.defaults_name), uwsgi_defaults(u, address, processes, config_dir(info.project))
+             if u.uwsgi_port else init_defaults(info.project)) for u in info.units]
 
 
 def auth_options(project: str, password: str, auth_url: str, region: str, *, scoped: bool = True) -> dict[str, str]:

@@ -92,8 +92,9 @@ def unit_sets(services: list[str]) -> list[UnitSet]:
         ordered += ready
     out = []
     for project in ordered:
-        units = units_of([s for s in services if SERVICES[s].project == project])
-        out.append(UnitSet(project, units, [fragment_path(project), *(init_defaults_path(u) for u in units)],
+        members = [u for s in services if SERVICES[s].project == project for u in SERVICES[s].units]
+        out.append(UnitSet(project, [u.name for u in members],
+                           [fragment_path(project), *(init_defaults_path(u.defaults_name) for u in members)],
                            after=PROJECTS[project].starts_after))
     return out
 
