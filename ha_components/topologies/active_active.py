@@ -25,13 +25,18 @@ from ..vip import Endpoint, OpenStackServiceVip, ServiceVipArgs
 from .projects import set_up_projects, share_keystone_keys
 
 
-def build_active_active(stack: StackConfig) -> dict[str, Any]:
+def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = None) -> dict[str, Any]:
+    """The topology's components, children of `parent` (the stack when None)."""
+
+    def child() -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent)
+
     assert stack.galera and stack.rabbitmq and stack.haproxy and stack.openstack  # validate_stack
     g, mq, lb, ops = stack.galera, stack.rabbitmq, stack.haproxy, stack.openstack
     mc = stack.memcached or MemcachedSpec()
     hosts = {h.name: h for h in stack.hosts}
     cluster = PacemakerCluster("cluster", PacemakerClusterArgs(
-        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes]))
+        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes]), child())
     vip = stack.vip(lb.vip)
     vip_host = str(vip.address)
     plan = frontend_plan(stack)
@@ -43,10 +48,10 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
     galera = GaleraCluster("galera", GaleraClusterArgs(
         g, [hosts[n] for n in g.nodes], vip_address=vip_host, vip_port=galera_port,
         health_allowed_from=balancers, databases={p: passwords[p] for p in db_projects},
-        arbitrator=hosts[g.arbitrator] if g.arbitrator else None))
-    rabbit = RabbitHACluster("rabbitmq", RabbitHAClusterArgs(mq, [hosts[n] for n in mq.nodes]))
+        arbitrator=hosts[g.arbitrator] if g.arbitrator else None), child())
+    rabbit = RabbitHACluster("rabbitmq", RabbitHAClusterArgs(mq, [hosts[n] for n in mq.nodes]), child())
     haproxy = HaproxyFrontend("haproxy", HaproxyFrontendArgs(
-        lb, [hosts[n] for n in lb.nodes], plan, cluster))
+        lb, [hosts[n] for n in lb.nodes], plan, cluster), child())
 
     # The controllers: every service on every node, bound to the node's address, pointed at
     # the VIP (database, keystone), every broker (transport_url) and every memcached.
@@ -99,7 +104,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         if "keystone" in ops.services else {},
         depends_on=[galera.ready, rabbit.ready, haproxy.cib], endpoints=endpoints, region=ops.region,
         admin_openrc=FileSpec(ADMIN_OPENRC, admin_openrc(
-            ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
+            ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)), child())
     keystone_ready = [_keystone(ops, cluster, api, auth_url, public_host, vip_host, galera_port, ADMIN_OPENRC)] \
         if "keystone" in ops.services else []
     set_up_projects(cluster, api, ops.services, passwords, db_host=vip_host, db_port=galera_port,
@@ -109,7 +114,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
             None, stack.networks, cluster, group_id="g_services_network",
             packages=[SERVICES[s].unit for s in pacemaker_agents],
             services=[_agent_primitive(s, ops.resource_agents) for s in pacemaker_agents],
-            depends_on=[api.cib]))
+            depends_on=[api.cib]), child())
 
     return {
         "cluster_name": cluster.cluster_name,
