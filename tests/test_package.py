@@ -21,7 +21,9 @@ from ha_components import models, remote
 from ha_components.dryrun import record, record_program
 from ha_components.models import StackConfig, StackConfigError
 from ha_components.models.base import SECRET_PLACEHOLDER_PREFIX
-from ha_components.package.components import COMPONENTS, ActiveActiveTopology, PacemakerCluster
+from ha_components import galera, rabbitmq
+from ha_components.package.components import (COMPONENTS, ActiveActiveTopology, GaleraCluster, PacemakerCluster,
+                                              RabbitHACluster)
 from ha_components.package.host import (PACKAGE, InputNotKnown, ResolvingComponentProvider, known_value,
                                         schema_properties)
 from ha_components.pacemaker import PacemakerCluster as SdkPacemakerCluster, PacemakerClusterArgs
@@ -175,6 +177,26 @@ def test_a_served_component_is_the_sdk_component_from_typed_args(tmp_path: Path)
     assert served.commands == sdk.commands
     assert served.outputs == sdk.outputs == {"n": ["ctl1", "ctl2", "ctl3"]}
     assert served.types["c"] == Token.PACEMAKER_CLUSTER
+
+
+def test_served_galera_and_rabbitmq_are_the_sdk_components_with_wire_numbers(tmp_path: Path) -> None:
+    """Numbers come over the wire as floats (protobuf Struct): 3306.0 must still render 3306."""
+    args = _topology_args(tmp_path)
+    stack = models.validate_stack({**args, "topology": "active-active"})
+    hosts = [stack.host(n) for n in stack.galera.nodes]
+    raw_hosts = [h for h in args["hosts"] if h["name"] in stack.galera.nodes]
+    common = {"vip_address": "10.77.1.110", "health_allowed_from": ["10.77.1.11"], "databases": {"glance": "pw-glance"}}
+    sdk = record_program(lambda: {"u": galera.GaleraCluster("g", galera.GaleraClusterArgs(
+        stack.galera, hosts, **common, vip_port=3307)).database_urls})
+    served = record_program(lambda: {"u": GaleraCluster("g", {
+        "spec": {**args["galera"], "port": 3306.0}, "hosts": raw_hosts, **common, "vip_port": 3307.0}).database_urls})
+    assert served.commands == sdk.commands and served.outputs == sdk.outputs
+    assert served.outputs["u"]["glance"].endswith("@10.77.1.110:3307/glance")
+    sdk = record_program(lambda: {"t": rabbitmq.RabbitHACluster("r", rabbitmq.RabbitHAClusterArgs(
+        stack.rabbitmq, hosts)).transport_url})
+    served = record_program(lambda: {"t": RabbitHACluster("r", {"spec": args["rabbitmq"], "hosts": raw_hosts}).transport_url})
+    assert served.commands == sdk.commands and served.outputs == sdk.outputs
+    assert served.types["r"] == Token.RABBIT_HA_CLUSTER and served.secret_outputs["t"]
 
 
 def _output(value: Any, *, known: bool = True, secret: bool = False) -> pulumi.Output[Any]:

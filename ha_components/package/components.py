@@ -33,7 +33,7 @@ class PacemakerCluster(pacemaker.PacemakerCluster):
     def __init__(self, name: str, args: PacemakerClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(name, pacemaker.PacemakerClusterArgs(
             to_model(PacemakerSpec, args["spec"], ("spec",)), _hosts(args),
-            args.get("ready_timeout_seconds", 300)), opts)
+            int(args.get("ready_timeout_seconds", 300))), opts)  # numbers arrive as floats
 
 
 class GaleraCluster(galera.GaleraCluster):
@@ -52,7 +52,7 @@ class GaleraCluster(galera.GaleraCluster):
         arbitrator = args.get("arbitrator")
         super().__init__(name, galera.GaleraClusterArgs(
             to_model(GaleraSpec, args["spec"], ("spec",)), _hosts(args), vip_address=args["vip_address"],
-            health_allowed_from=list(args["health_allowed_from"]), vip_port=args.get("vip_port", 3306),
+            health_allowed_from=list(args["health_allowed_from"]), vip_port=int(args.get("vip_port", 3306)),
             databases=dict(args.get("databases") or {}),  # type: ignore[arg-type]  # resolved by the host
             arbitrator=to_model(Host, arbitrator, ("arbitrator",)) if arbitrator else None), opts)
 
