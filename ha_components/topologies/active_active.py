@@ -25,13 +25,18 @@ from .projects import (linked_options, project_fragments, service_endpoints, ser
                        share_keystone_keys, unit_dropins, unit_files, unit_sets)
 
 
-def build_active_active(stack: StackConfig) -> dict[str, Any]:
+def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = None) -> dict[str, Any]:
+    """The topology's components, children of `parent` (the stack when None)."""
+
+    def child() -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent)
+
     assert stack.galera and stack.rabbitmq and stack.haproxy and stack.openstack  # validate_stack
     g, mq, lb, ops = stack.galera, stack.rabbitmq, stack.haproxy, stack.openstack
     mc = stack.memcached or MemcachedSpec()
     hosts = {h.name: h for h in stack.hosts}
     cluster = PacemakerCluster("cluster", PacemakerClusterArgs(
-        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes]))
+        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes]), child())
     vip = stack.vip(lb.vip)
     vip_host = str(vip.address)
     plan = frontend_plan(stack)
@@ -42,10 +47,10 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
     galera = GaleraCluster("galera", GaleraClusterArgs(
         g, [hosts[n] for n in g.nodes], vip_address=vip_host, vip_port=galera_port,
         health_allowed_from=balancers, users={p: passwords[p] for p in database_projects(ops.services)},
-        databases=databases_of(ops.services), arbitrator=hosts[g.arbitrator] if g.arbitrator else None))
-    rabbit = RabbitHACluster("rabbitmq", RabbitHAClusterArgs(mq, [hosts[n] for n in mq.nodes]))
+        databases=databases_of(ops.services), arbitrator=hosts[g.arbitrator] if g.arbitrator else None), child())
+    rabbit = RabbitHACluster("rabbitmq", RabbitHAClusterArgs(mq, [hosts[n] for n in mq.nodes]), child())
     haproxy = HaproxyFrontend("haproxy", HaproxyFrontendArgs(
-        lb, [hosts[n] for n in lb.nodes], plan, cluster))
+        lb, [hosts[n] for n in lb.nodes], plan, cluster), child())
 
     # The controllers: every service on every node, bound to the node's address, pointed at
     # the VIP (database, keystone), every broker (transport_url) and every memcached. The
@@ -85,7 +90,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         endpoints=service_endpoints(ops.services, public_host=public_host, internal_host=vip_host),
         region=ops.region,
         admin_openrc=FileSpec(ADMIN_OPENRC, admin_openrc(
-            ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
+            ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)), child())
     keystone_ready = [_keystone(ops, cluster, api, auth_url, public_host, vip_host, galera_port, ADMIN_OPENRC)] \
         if "keystone" in ops.services else []
     ready = set_up_projects(cluster, api, ops.services, passwords, db_host=vip_host, db_port=galera_port,
@@ -98,7 +103,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
             node_scripts={"daemon-reload": render_template("scripts/daemon-reload.sh.j2", files=dropins)}
             if dropins else {},
             services=[p for s in members for p in service_primitives(s, ops.resource_agents)],
-            depends_on=[api.cib, *([ready] if ready else [])]))
+            depends_on=[api.cib, *([ready] if ready else [])]), child())
         # `up` restarts the units it runs itself when their files change; Pacemaker's group
         # is restarted (where it runs) when its services' files do.
         watched = [p for s in unit_sets(members) for p in s.files] + [f.path for f in dropins]

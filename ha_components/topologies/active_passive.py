@@ -24,12 +24,17 @@ def _on_active(resource: str, body: str) -> str:
                            timeout_seconds=900)
 
 
-def build_active_passive(stack: StackConfig) -> dict[str, Any]:
+def build_active_passive(stack: StackConfig, parent: pulumi.Resource | None = None) -> dict[str, Any]:
+    """The topology's components, children of `parent` (the stack when None)."""
+
+    def child() -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent)
+
     assert stack.database and stack.messaging and stack.openstack  # checked by validate_stack
     db, mq, ops = stack.database, stack.messaging, stack.openstack
     hosts = {h.name: h for h in stack.hosts}
     cluster = PacemakerCluster("cluster", PacemakerClusterArgs(
-        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes]))
+        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes]), child())
 
     def on_drbd(name: str, vip_name: str, volume_name: str, service: Primitive, packages: list[str],
                 files: list[FileSpec], initial_data: str) -> OpenStackServiceVip:
@@ -37,10 +42,10 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
         vol = stack.volume(volume_name)
         volume = DrbdVolume(f"drbd-{vol.name}", DrbdVolumeArgs(
             vol, [hosts[n] for n in vol.nodes], cluster, packages=packages,
-            disable_units=[service.agent.removeprefix("systemd:")], files=files, initial_data=initial_data))
+            disable_units=[service.agent.removeprefix("systemd:")], files=files, initial_data=initial_data), child())
         return OpenStackServiceVip(name, ServiceVipArgs(
             stack.vip(vip_name), stack.networks, cluster, storage=volume, group_id=f"g_{name}",
-            services=[service]))
+            services=[service]), child())
 
     # MySQL on DRBD behind its VIP (seed: p_ip_mysql, p_fs_mysql, p_mysql in g_mysql).
     db_vip, db_vol = stack.vip(db.vip), stack.volume(db.volume)
@@ -104,7 +109,7 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
         depends_on=provisioned, region=ops.region,
         endpoints=service_endpoints(api_services, public_host=public_host, internal_host=api_host),
         admin_openrc=FileSpec(ADMIN_OPENRC, admin_openrc(
-            ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
+            ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)), child())
     keystone_ready: list[pulumi.Resource] = []
     if "keystone" in ops.services:
         imports = share_keystone_keys(cluster, api)
@@ -121,7 +126,7 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
         OpenStackServiceVip("network", ServiceVipArgs(
             None, stack.networks, cluster, group_id="g_services_network",
             services=[p for s in network_services for p in service_primitives(s, ops.resource_agents)],
-            depends_on=[api.cib]))
+            depends_on=[api.cib]), child())
 
     return {
         "cluster_name": cluster.cluster_name,
