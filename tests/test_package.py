@@ -185,7 +185,7 @@ def test_served_galera_and_rabbitmq_are_the_sdk_components_with_wire_numbers(tmp
     stack = models.validate_stack({**args, "topology": "active-active"})
     hosts = [stack.host(n) for n in stack.galera.nodes]
     raw_hosts = [h for h in args["hosts"] if h["name"] in stack.galera.nodes]
-    common = {"vip_address": "10.77.1.110", "health_allowed_from": ["10.77.1.11"], "databases": {"glance": "pw-glance"}}
+    common = {"vip_address": "10.77.1.110", "health_allowed_from": ["10.77.1.11"], "users": {"glance": "pw-glance"}}
     sdk = record_program(lambda: {"u": galera.GaleraCluster("g", galera.GaleraClusterArgs(
         stack.galera, hosts, **common, vip_port=3307)).database_urls})
     served = record_program(lambda: {"u": GaleraCluster("g", {

@@ -104,8 +104,10 @@ class GaleraClusterArgs(TypedDict):
     """Addresses allowed to query the health endpoint: the load balancers and the VIP."""
     vip_port: NotRequired[pulumi.Input[int]]
     """The VIP's database port (default 3306)."""
+    users: NotRequired[pulumi.Input[dict[str, str]]]
+    """User -> password: the OpenStack projects' database users (secrets)."""
     databases: NotRequired[pulumi.Input[dict[str, str]]]
-    """Project -> password: a database and a user per OpenStack project (secrets)."""
+    """Database -> its user (nova has three); default: one database per user."""
     arbitrator: NotRequired[pulumi.Input[HostArgs]]  # type: ignore[valid-type]
     """A host running garbd (spec.arbitrator)."""
 

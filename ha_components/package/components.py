@@ -46,14 +46,15 @@ class GaleraCluster(galera.GaleraCluster):
     address: pulumi.Output[str]
     """Where clients reach the database: VIP:port."""
     database_urls: pulumi.Output[dict[str, str]]
-    """Project -> SQLAlchemy URL through the VIP (secret)."""
+    """Database -> SQLAlchemy URL through the VIP (secret)."""
 
     def __init__(self, name: str, args: GaleraClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         arbitrator = args.get("arbitrator")
         super().__init__(name, galera.GaleraClusterArgs(
             to_model(GaleraSpec, args["spec"], ("spec",)), _hosts(args), vip_address=args["vip_address"],
             health_allowed_from=list(args["health_allowed_from"]), vip_port=int(args.get("vip_port", 3306)),
-            databases=dict(args.get("databases") or {}),  # type: ignore[arg-type]  # resolved by the host
+            users=dict(args.get("users") or {}),  # type: ignore[arg-type]  # resolved by the host
+            databases=dict(args["databases"]) if args.get("databases") else None,  # type: ignore[arg-type]
             arbitrator=to_model(Host, arbitrator, ("arbitrator",)) if arbitrator else None), opts)
 
 

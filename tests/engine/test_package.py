@@ -75,6 +75,6 @@ def test_yaml_program_plans_what_the_python_program_plans_for_lab_aa(engine_prev
     shown = subprocess.run(["pulumi", "config", "--show-secrets", "--json", "--stack", "lab-aa"], cwd=result.work_dir,
                            env=env, capture_output=True, text=True, check=True)
     secrets = [v["value"] for v in json.loads(shown.stdout).values() if v.get("secret")]
-    assert len(secrets) == 8
+    assert len(secrets) == 15
     assert not [s for s in secrets if s in result.engine_output]
     print(f"YAML program preview: {len(commands)} commands, {result.seconds:.1f} s")
