@@ -11,12 +11,13 @@ from ..catalog import OCF_OPENSTACK, SERVICES, database_projects, projects_of
 from ..galera import GaleraCluster, GaleraClusterArgs
 from ..haproxy import HaproxyFrontend, HaproxyFrontendArgs
 from ..models import StackConfig
-from ..models.active_active import controllers, frontend_plan
+from ..models.active_active import controllers, frontend_plan, public_base
 from ..models.haproxy import MemcachedSpec
 from ..pacemaker import PacemakerCluster, PacemakerClusterArgs
 from ..rabbitmq import RabbitHACluster, RabbitHAClusterArgs
 from ..render import FileSpec, render_template
 from ..render.cib import Op, Primitive
+from ..render.haproxy import PROXY_HEADERS
 from ..render.memcached import CONFIG_PATH as MEMCACHED_CONF, memcached_conf, memcached_servers
 from ..render.openstack import (ADMIN_OPENRC, admin_openrc, fragment_path, init_defaults, init_defaults_path,
                                 keystone_defaults, service_fragment)
@@ -46,14 +47,15 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         arbitrator=hosts[g.arbitrator] if g.arbitrator else None))
     rabbit = RabbitHACluster("rabbitmq", RabbitHAClusterArgs(mq, [hosts[n] for n in mq.nodes]))
     haproxy = HaproxyFrontend("haproxy", HaproxyFrontendArgs(
-        lb, [hosts[n] for n in lb.nodes], plan, cluster))
+        lb, [hosts[n] for n in lb.nodes], plan, cluster,
+        public_vip=stack.vip(lb.tls.public_vip) if lb.tls else None, networks=stack.networks))
 
     # The controllers: every service on every node, bound to the node's address, pointed at
     # the VIP (database, keystone), every broker (transport_url) and every memcached.
     ctl = controllers(stack)
     mc_servers = memcached_servers(mc, [str(hosts[n].addresses[mc.link]) for n in ctl])
     auth_url = f"http://{vip_host}:5000/v3"
-    public_host = ops.public_endpoint_host or vip_host
+    public = public_base(stack)  # https://... with haproxy.tls
     transport = _transport(mq, [hosts[n] for n in mq.nodes])
     messaging = oslo_messaging_settings(mq)
     node_files: dict[str, list[FileSpec]] = {}
@@ -70,7 +72,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
                 service_password=passwords.get(project, ""), region=ops.region, memcached_servers=mc_servers,
                 extra_sections=_merge(messaging if uses_mq else {},
                                       _extra_binds(project, ops.services, address),
-                                      ops.settings.get(project, {}))),
+                                      PROXY_HEADERS if lb.tls else {}, ops.settings.get(project, {}))),
                 mode="0640", group=project, secret=True))
         for service in ops.services:
             info = SERVICES[service]
@@ -85,7 +87,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
     units = ["memcached"] + [SERVICES[s].unit for s in everywhere]
     endpoints = [
         Endpoint(SERVICES[s].project, SERVICES[s].service_type or "", interface,
-                 f"http://{public_host if interface == 'public' else vip_host}:{SERVICES[s].port}"
+                 f"{public if interface == 'public' else 'http://' + vip_host}:{SERVICES[s].port}"
                  f"{SERVICES[s].endpoint_path}")
         for s in ops.services if SERVICES[s].service_type and s != "keystone"
         for interface in ("public", "internal", "admin")
@@ -100,7 +102,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         depends_on=[galera.ready, rabbit.ready, haproxy.cib], endpoints=endpoints, region=ops.region,
         admin_openrc=FileSpec(ADMIN_OPENRC, admin_openrc(
             ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
-    keystone_ready = [_keystone(ops, cluster, api, auth_url, public_host, vip_host, galera_port, ADMIN_OPENRC)] \
+    keystone_ready = [_keystone(ops, cluster, api, auth_url, public, vip_host, galera_port, ADMIN_OPENRC)] \
         if "keystone" in ops.services else []
     set_up_projects(cluster, api, ops.services, passwords, db_host=vip_host, db_port=galera_port,
                     api_host=vip_host, openrc=ADMIN_OPENRC, keystone_ready=keystone_ready)
@@ -114,7 +116,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
     return {
         "cluster_name": cluster.cluster_name,
         "api_vip": api.address,
-        "keystone_url": pulumi.Output.from_input(f"http://{public_host}:5000/v3"),
+        "keystone_url": pulumi.Output.from_input(f"{public}:5000/v3"),
         "haproxy_stats": haproxy.stats_urls,
         "galera_cluster_size": galera.size,
         "rabbitmq_nodes": rabbit.nodes,
@@ -122,6 +124,7 @@ def build_active_active(stack: StackConfig) -> dict[str, Any]:
         "oslo_messaging_settings": rabbit.settings,
         "transport_url": rabbit.transport_url,
         "database_urls": galera.database_urls,
+        **({"ca_certificate": haproxy.ca_certificate} if lb.tls and lb.tls.ca_certificate else {}),
     }
 
 
@@ -167,13 +170,13 @@ def _transport(spec, hosts) -> str:  # type: ignore[no-untyped-def]
 
 
 def _keystone(ops, cluster: PacemakerCluster, api: OpenStackServiceVip, auth_url: str,  # type: ignore[no-untyped-def]
-              public_host: str, db_host: str, db_port: int, openrc_path: str) -> pulumi.Resource:
+              public: str, db_host: str, db_port: int, openrc_path: str) -> pulumi.Resource:
     """The same keys on every controller, then one schema and admin user (first controller)."""
     first = cluster.nodes[0]
     imports = share_keystone_keys(cluster, api)
     bootstrap = remote.run("keystone-bootstrap", first, render_template(
         "scripts/keystone-bootstrap.sh.j2", region=ops.region, admin_url=auth_url, internal_url=auth_url,
-        public_url=f"http://{public_host}:5000/v3", db_host=db_host, db_port=db_port, timeout_seconds=300),
+        public_url=f"{public}:5000/v3", db_host=db_host, db_port=db_port, timeout_seconds=300),
         parent=api, depends_on=[api.cib, *imports], stdin=ops.admin_password.get_secret_value() + "\n", secret=True)
     # `up` is done when keystone issues a token through the VIP: its uwsgi workers load
     # lazily and HAProxy forwards only after two passing checks.
