@@ -120,6 +120,8 @@ def test_public_endpoints_are_https_on_the_public_vip_internal_stay_http(ca: Lab
     assert f"https://{PUBLIC}:5000/v3" in program.commands["keystone-bootstrap"].create
     assert program.outputs["keystone_url"] == f"https://{PUBLIC}:5000/v3"
     assert program.outputs["ca_certificate"] == ca.ca_certificate
+    # The controllers' own openstack clients (endpoints, service users) use the internal side.
+    assert "export OS_INTERFACE=internal\n" in program.commands["api-admin-openrc"].inputs["stdin"]
     # keystone and glance read X-Forwarded-Proto (version documents say https://).
     for project in ("keystone", "glance"):
         path = remote.slug(fragment_path(project))
