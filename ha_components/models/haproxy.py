@@ -5,6 +5,7 @@ and the haproxy.cfg renderer both read it, so they never disagree.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Literal
@@ -12,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 
 from ..catalog import SERVICES
-from .base import Name, StrictModel
+from .base import Name, StrictModel, is_placeholder
 from .galera import config_safe
 
 
@@ -73,6 +74,48 @@ def default_listeners(services: list[str], galera: bool) -> list[str]:
     return names
 
 
+# The listeners of the catalog's public endpoints: with haproxy.tls each gets a TLS twin on
+# the public VIP (same port, same servers); keystone_admin, galera and the rest stay internal.
+PUBLIC_LISTENERS = ("keystone_public", "glance_api", "placement_api", "nova_compute_api", "cinder_api",
+                    "neutron_api", "heat_api")
+
+_PEM_CERTS = re.compile(r"\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+")
+_PEM_KEY = re.compile(r"\s*-----BEGIN ((RSA|EC) )?PRIVATE KEY-----\r?\n[A-Za-z0-9+/=\r\n]+"
+                      r"-----END ((RSA|EC) )?PRIVATE KEY-----\s*")
+
+
+def _pem_certificates(text: str) -> str:
+    if not _PEM_CERTS.fullmatch(text):
+        raise ValueError("must be one or more PEM certificates (-----BEGIN CERTIFICATE----- ...) and nothing else")
+    return text.strip() + "\n"
+
+
+class TlsSpec(StrictModel):
+    """TLS at the VIP: HAProxy terminates TLS for the catalog's public endpoints on a VIP of its
+    own; the internal and admin endpoints stay plain HTTP on haproxy.vip (management network)."""
+
+    public_vip: Name = Field(examples=["public"])
+    """The VIP (vips[].name, not haproxy.vip) the public TLS listeners bind; it follows HAProxy."""
+    certificate: str = Field(examples=["-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n"])
+    """The server certificate (PEM) for the public host name or address, then any intermediates."""
+    key: SecretStr
+    """The certificate's private key (PEM, unencrypted), a Pulumi secret; 0600 root on the nodes."""
+    ca_certificate: str | None = None
+    """The CA that clients verify the certificate with (PEM): the stack output `ca_certificate`."""
+
+    @field_validator("certificate", "ca_certificate")
+    @classmethod
+    def _certs(cls, value: str | None) -> str | None:
+        return None if value is None else _pem_certificates(value)
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: SecretStr) -> SecretStr:
+        if not is_placeholder(value) and not _PEM_KEY.fullmatch(value.get_secret_value()):
+            raise ValueError("must be one unencrypted PEM private key (-----BEGIN PRIVATE KEY----- ...)")
+        return value
+
+
 class HaproxySpec(StrictModel):
     """HAProxy cloned by Pacemaker on `nodes`, behind `vip` (IPaddr2 colocated with the clone)."""
 
@@ -95,6 +138,8 @@ class HaproxySpec(StrictModel):
     """Password of the stats page, a Pulumi secret."""
     maxconn: int = Field(default=4000, ge=100)
     """HAProxy's global maxconn."""
+    tls: TlsSpec | None = None
+    """TLS for the public endpoints (https://) on their own VIP; unset: every endpoint plain HTTP."""
 
     @field_validator("listeners")
     @classmethod
@@ -142,7 +187,8 @@ class PlannedListener:
     servers: tuple[Server, ...]
     spec: Listener
     check_port: int | None
+    tls: bool = False  # a public listener: TLS terminated here (haproxy.tls), HTTP to the servers
 
 
-__all__ = ["HaproxySpec", "Listener", "MemcachedSpec", "PlannedListener",
-           "SEED_LISTENERS", "Server", "default_listeners"]
+__all__ = ["HaproxySpec", "Listener", "MemcachedSpec", "PUBLIC_LISTENERS", "PlannedListener",
+           "SEED_LISTENERS", "Server", "TlsSpec", "default_listeners"]

@@ -147,6 +147,12 @@ def _check_hosts(stack: StackConfig) -> Iterator[Problem]:
         if host.name in dup_names:
             yield Problem(("hosts", i, "name"), f"duplicate host name {host.name!r}")
         ssh = host.ssh
+        if ssh.user == "root" and ssh.become:
+            yield Problem(("hosts", i, "ssh", "become"), "the user is root already: remove become")
+        elif ssh.user != "root" and not ssh.become:
+            yield Problem(("hosts", i, "ssh", "become"),
+                          f"user {ssh.user!r} is not root and every command needs root: set "
+                          "`become: sudo` (with password-less sudo for that user on the host)")
         if ssh.insecure_skip_host_key:
             if not (ssh.insecure_skip_host_key_reason or "").strip():
                 yield Problem(("hosts", i, "ssh", "insecure_skip_host_key_reason"),

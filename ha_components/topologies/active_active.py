@@ -12,11 +12,12 @@ from ..catalog import (EVERYWHERE, PROJECTS, SERVICES, database_projects, databa
 from ..galera import GaleraCluster, GaleraClusterArgs
 from ..haproxy import HaproxyFrontend, HaproxyFrontendArgs
 from ..models import StackConfig
-from ..models.active_active import controllers, frontend_plan
+from ..models.active_active import controllers, frontend_plan, public_base
 from ..models.haproxy import MemcachedSpec
 from ..pacemaker import PacemakerCluster, PacemakerClusterArgs
 from ..rabbitmq import RabbitHACluster, RabbitHAClusterArgs
 from ..render import FileSpec, render_template
+from ..render.haproxy import PROXY_HEADERS
 from ..render.memcached import CONFIG_PATH as MEMCACHED_CONF, memcached_conf, memcached_servers
 from ..render.openstack import ADMIN_OPENRC, admin_openrc
 from ..render.rabbitmq import oslo_messaging_settings
@@ -50,7 +51,8 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
         databases=databases_of(ops.services), arbitrator=hosts[g.arbitrator] if g.arbitrator else None), child())
     rabbit = RabbitHACluster("rabbitmq", RabbitHAClusterArgs(mq, [hosts[n] for n in mq.nodes]), child())
     haproxy = HaproxyFrontend("haproxy", HaproxyFrontendArgs(
-        lb, [hosts[n] for n in lb.nodes], plan, cluster), child())
+        lb, [hosts[n] for n in lb.nodes], plan, cluster,
+        public_vip=stack.vip(lb.tls.public_vip) if lb.tls else None, networks=stack.networks), child())
 
     # The controllers: every service on every node, bound to the node's address, pointed at
     # the VIP (database, keystone), every broker (transport_url) and every memcached. The
@@ -60,7 +62,7 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
     everywhere = [s for s in ops.services if SERVICES[s].active_active == EVERYWHERE]
     mc_servers = memcached_servers(mc, [str(hosts[n].addresses[mc.link]) for n in ctl])
     auth_url = f"http://{vip_host}:5000/v3"
-    public_host = ops.public_endpoint_host or vip_host
+    public = public_base(stack)  # https://... with haproxy.tls
     transport = _transport(mq, [hosts[n] for n in mq.nodes])
     node_files: dict[str, list[FileSpec]] = {}
     for name in ctl:
@@ -71,7 +73,8 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
             FileSpec(MEMCACHED_CONF, memcached_conf(mc, str(hosts[name].addresses[mc.link]))),
             *project_fragments(ops, bind_host=address, db_host=_host_port(vip_host, galera_port),
                                transport=transport, auth_url=auth_url, memcached_servers=mc_servers,
-                               extra=_merge_projects(messaging, extra)),
+                               extra=_merge_projects(messaging, extra, {p: PROXY_HEADERS for p in messaging | extra}
+                                                     if lb.tls else {})),
             *unit_files(ops, ops.services, address)]
 
     # memcached and keystone first (keystone's bootstrap and the service users need it); the
@@ -87,11 +90,11 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
         node_scripts={"keystone-keys": render_template("scripts/keystone-keys.sh.j2")}
         if "keystone" in ops.services else {},
         depends_on=[galera.ready, rabbit.ready, haproxy.cib],
-        endpoints=service_endpoints(ops.services, public_host=public_host, internal_host=vip_host),
+        endpoints=service_endpoints(ops.services, public=public, internal=f"http://{vip_host}"),
         region=ops.region,
         admin_openrc=FileSpec(ADMIN_OPENRC, admin_openrc(
             ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)), child())
-    keystone_ready = [_keystone(ops, cluster, api, auth_url, public_host, vip_host, galera_port, ADMIN_OPENRC)] \
+    keystone_ready = [_keystone(ops, cluster, api, auth_url, public, vip_host, galera_port, ADMIN_OPENRC)] \
         if "keystone" in ops.services else []
     ready = set_up_projects(cluster, api, ops.services, passwords, db_host=vip_host, db_port=galera_port,
                             api_host=vip_host, openrc=ADMIN_OPENRC, keystone_ready=keystone_ready,
@@ -115,7 +118,7 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
     return {
         "cluster_name": cluster.cluster_name,
         "api_vip": api.address,
-        "keystone_url": pulumi.Output.from_input(f"http://{public_host}:5000/v3"),
+        "keystone_url": pulumi.Output.from_input(f"{public}:5000/v3"),
         "haproxy_stats": haproxy.stats_urls,
         "galera_cluster_size": galera.size,
         "rabbitmq_nodes": rabbit.nodes,
@@ -123,6 +126,7 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
         "oslo_messaging_settings": rabbit.settings,
         "transport_url": rabbit.transport_url,
         "database_urls": galera.database_urls,
+        **({"ca_certificate": haproxy.ca_certificate} if lb.tls and lb.tls.ca_certificate else {}),
     }
 
 
@@ -146,13 +150,13 @@ def _transport(spec, hosts) -> str:  # type: ignore[no-untyped-def]
 
 
 def _keystone(ops, cluster: PacemakerCluster, api: OpenStackServiceVip, auth_url: str,  # type: ignore[no-untyped-def]
-              public_host: str, db_host: str, db_port: int, openrc_path: str) -> pulumi.Resource:
+              public: str, db_host: str, db_port: int, openrc_path: str) -> pulumi.Resource:
     """The same keys on every controller, then one schema and admin user (first controller)."""
     first = cluster.nodes[0]
     imports = share_keystone_keys(cluster, api)
     bootstrap = remote.run("keystone-bootstrap", first, render_template(
         "scripts/keystone-bootstrap.sh.j2", region=ops.region, admin_url=auth_url, internal_url=auth_url,
-        public_url=f"http://{public_host}:5000/v3", db_host=db_host, db_port=db_port, timeout_seconds=300),
+        public_url=f"{public}:5000/v3", db_host=db_host, db_port=db_port, timeout_seconds=300),
         parent=api, depends_on=[api.cib, *imports], stdin=ops.admin_password.get_secret_value() + "\n", secret=True)
     # `up` is done when keystone issues a token through the VIP: its uwsgi workers load
     # lazily and HAProxy forwards only after two passing checks.

@@ -107,7 +107,7 @@ def build_active_passive(stack: StackConfig, parent: pulumi.Resource | None = No
         packages=packages_of(ops.services), node_scripts={"keystone-keys": render_template("scripts/keystone-keys.sh.j2")}
         if "keystone" in ops.services else {},
         depends_on=provisioned, region=ops.region,
-        endpoints=service_endpoints(api_services, public_host=public_host, internal_host=api_host),
+        endpoints=service_endpoints(api_services, public=f"http://{public_host}", internal=f"http://{api_host}"),
         admin_openrc=FileSpec(ADMIN_OPENRC, admin_openrc(
             ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)), child())
     keystone_ready: list[pulumi.Resource] = []

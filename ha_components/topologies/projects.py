@@ -99,10 +99,11 @@ def unit_sets(services: list[str]) -> list[UnitSet]:
     return out
 
 
-def service_endpoints(services: list[str], *, public_host: str, internal_host: str) -> list[Endpoint]:
-    """Keystone's catalog entries of every API but keystone's own (its bootstrap makes those)."""
+def service_endpoints(services: list[str], *, public: str, internal: str) -> list[Endpoint]:
+    """Keystone's catalog entries of every API but keystone's own (its bootstrap makes those);
+    `public` and `internal` are scheme://host (the public one https:// behind TLS)."""
     return [Endpoint(SERVICES[s].project, SERVICES[s].service_type or "", interface,
-                     f"http://{public_host if interface == 'public' else internal_host}:{SERVICES[s].port}"
+                     f"{public if interface == 'public' else internal}:{SERVICES[s].port}"
                      f"{SERVICES[s].endpoint_path}")
             for s in services if SERVICES[s].service_type and s != "keystone"
             for interface in ("public", "internal", "admin")]

@@ -10,10 +10,10 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 import pytest
 
@@ -126,9 +126,12 @@ class StackDeployment:
 
 
 @contextmanager
-def deployed_stack(root: Path, stack_name: str = STACK_AA, kernel: bool = False) -> Iterator[StackDeployment]:
+def deployed_stack(root: Path, stack_name: str = STACK_AA, kernel: bool = False,
+                   stack_file: Path | None = None,
+                   around_up: Callable[[], ContextManager[Any]] | None = None) -> Iterator[StackDeployment]:
     """`tools/lab reset` of the tier, a cold `pulumi up` of the stack through the real engine;
-    reset again at the end.
+    reset again at the end. `stack_file` replaces stacks/Pulumi.<stack_name>.yaml (a variant
+    built by the test); `around_up` is entered just before the cold `up` and left after it.
 
     HA_LAB_KEEP_DEPLOYMENT=DIR (development only): keep the engine state in DIR, deploy only
     when DIR has none yet, and leave the cluster running at the end, so that a drill can be
@@ -149,7 +152,8 @@ def deployed_stack(root: Path, stack_name: str = STACK_AA, kernel: bool = False)
     reset_s = time.monotonic() - start
     stack = EngineStack(REPO, stack_name, root)
     try:
-        up = stack.up(REPO / "stacks" / f"Pulumi.{stack_name}.yaml")
+        with around_up() if around_up else nullcontext():
+            up = stack.up(stack_file or REPO / "stacks" / f"Pulumi.{stack_name}.yaml")
         if keep:
             (root / "machine-id").write_text(on("ctl1", "cat /etc/machine-id", kernel=kernel).stdout.strip())
         yield StackDeployment(stack, up, reset_s)

@@ -41,3 +41,13 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 UseDNS no
 S
+
+# A non-root operator (issue 15): `deploy` logs in with the lab key (written at every boot by
+# tools/lab, like root's) and runs commands as root through non-interactive sudo, as stacks
+# with `hosts[].ssh.user: deploy` and `become: sudo` do. Locked password: key login only.
+chroot "$root" id deploy >/dev/null 2>&1 || chroot "$root" useradd --create-home --shell /bin/bash deploy
+chroot "$root" passwd --lock deploy >/dev/null
+install -d -m 0700 -o "$(chroot "$root" id -u deploy)" -g "$(chroot "$root" id -g deploy)" "$root/home/deploy/.ssh"
+printf 'deploy ALL=(root) NOPASSWD: ALL\n' > "$root/etc/sudoers.d/halab-deploy"
+chmod 0440 "$root/etc/sudoers.d/halab-deploy"
+chroot "$root" visudo -c -q -f /etc/sudoers.d/halab-deploy
