@@ -73,7 +73,7 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
             FileSpec(MEMCACHED_CONF, memcached_conf(mc, str(hosts[name].addresses[mc.link]))),
             *project_fragments(ops, bind_host=address, db_host=_host_port(vip_host, galera_port),
                                transport=transport, auth_url=auth_url, memcached_servers=mc_servers,
-                               extra=_merge_projects(messaging, extra, {p: PROXY_HEADERS for p in messaging | extra}
+                               extra=_merge_projects(messaging, extra, {p: PROXY_HEADERS for p in projects_of(ops.services)}
                                                      if lb.tls else {})),
             *unit_files(ops, ops.services, address)]
 
