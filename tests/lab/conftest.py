@@ -6,6 +6,7 @@ broken test environment, not an optional feature.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,16 @@ LAB = REPO / "tools" / "lab"
 NODES = ["ctl1", "ctl2", "ctl3"]
 STACK_AA = "lab-aa"
 STACK_AA_FILE = REPO / "stacks" / f"Pulumi.{STACK_AA}.yaml"
+
+
+def lab_aa_core_text() -> str:
+    """stacks/Pulumi.lab-aa.yaml with keystone and glance only: for the tests of the HA machinery
+    (changes, destroy), which the other services would only make slower. test_deploy_aa.py
+    deploys the whole plane."""
+    text = STACK_AA_FILE.read_text()
+    core, n = re.subn(r"services: \[[^\]]*\]", "services: [keystone, glance-api]", text, count=1)
+    assert n == 1, "no openstack.services list in the lab stack"
+    return core
 
 sys.path.insert(0, str(REPO / "tests" / "engine"))
 from engine_helpers import EngineStack, EngineUp, toolchain_env  # noqa: E402
