@@ -112,7 +112,9 @@ def service_endpoints(services: list[str], *, public: str, internal: str) -> lis
 def service_primitives(service: str, agents: str) -> list[Primitive]:
     """A service under Pacemaker: the seed's one OCF agent, or one systemd primitive per unit
     (p_<service> when it has one unit)."""
-    ops = (Op("monitor", "30s", timeout="30s"),)
+    # Pacemaker's 20 s default is too short for a Python service on a loaded node: a stop that
+    # ran over it (the L3 agent's namespace cleanup) fenced the node on the lab.
+    ops = (Op("start", timeout="120s"), Op("stop", timeout="120s"), Op("monitor", "30s", timeout="30s"))
     if agents == "ocf-openstack":
         return [Primitive(f"p_{service}", OCF_OPENSTACK[service], ops=ops)]
     units = SERVICES[service].unit_names

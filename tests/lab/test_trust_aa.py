@@ -38,7 +38,7 @@ from ha_components.render.galera import SST_CONFIG_PATH
 from ha_components.render.haproxy import TLS_PEM_PATH
 
 from ..tls_fixture import LabCa, make_lab_ca
-from .conftest import LAB, NODES, REPO, STACK_AA_FILE, EngineStack, on
+from .conftest import LAB, NODES, REPO, EngineStack, lab_aa_core_text, on
 from .deploy import OPENRC, Deployment, admin_token, assert_cluster_running, deployed
 
 pytestmark = [pytest.mark.lab]
@@ -96,9 +96,10 @@ print(json.dumps(found))
 
 
 def trust_stack(work: Path, ca: LabCa) -> Path:
-    """stacks/Pulumi.lab-aa.yaml with every host reached as `deploy` + sudo, and haproxy.tls on a
+    """stacks/Pulumi.lab-aa.yaml (keystone and glance: conftest.lab_aa_core_text) with every host
+    reached as `deploy` + sudo, and haproxy.tls on a
     public VIP with the test CA's certificate; the key encrypted into the file by the engine."""
-    doc = yaml.safe_load(STACK_AA_FILE.read_text())
+    doc = yaml.safe_load(lab_aa_core_text())
     config = doc["config"]
     for host in config["ha-openstack:hosts"]:
         host["ssh"].update(user="deploy", become="sudo")
