@@ -29,8 +29,10 @@ class GaleraClusterArgs:
     # Addresses allowed to query the health endpoint: the load balancers (and the VIP).
     health_allowed_from: list[str]
     vip_port: int = 3306
-    # project -> password: a database and a user per OpenStack project (passwords are secrets).
-    databases: dict[str, str] = field(default_factory=dict)
+    # user -> password: the OpenStack projects' database users (passwords are secrets)...
+    users: dict[str, str] = field(default_factory=dict)
+    # ...and database -> its user (nova has three databases); default: one per user.
+    databases: dict[str, str] | None = None
     arbitrator: Host | None = None
 
 
@@ -87,7 +89,8 @@ class GaleraCluster(pulumi.ComponentResource):
         self.bootstrap = remote.run(f"{name}-{first.name}-start", first, self._start_script(
             spec, first.name, peers[1:], bootstrap=True), parent=self, depends_on=prepared[first.name],
             delete=STOP_SCRIPT)
-        sql = accounts_sql(spec, database_sql(list(args.databases), args.databases))
+        databases = args.databases if args.databases is not None else {u: u for u in args.users}
+        sql = accounts_sql(spec, database_sql(databases, args.users))
         self.accounts = remote.run(
             f"{name}-accounts", first, render_template("scripts/galera-accounts.sh.j2",
                                                        timeout_seconds=spec.timeout_seconds),
@@ -133,8 +136,8 @@ class GaleraCluster(pulumi.ComponentResource):
         self.address = pulumi.Output.from_input(f"{args.vip_address}:{args.vip_port}")
         # Through the VIP (HAProxy's galera listener: one writer, the others backups).
         self.database_urls = pulumi.Output.secret({
-            p: sqlalchemy_url(p, pw, _host_port(args.vip_address, args.vip_port))
-            for p, pw in args.databases.items()})
+            db: sqlalchemy_url(user, args.users[user], _host_port(args.vip_address, args.vip_port), db)
+            for db, user in databases.items()})
         self.register_outputs({"cluster_name": self.cluster_name, "size": self.size,
                                "address": self.address, "database_urls": self.database_urls})
 

@@ -1,18 +1,20 @@
 """HaproxyFrontend: HAProxy on every load-balancer node, cloned by Pacemaker, checked before reload."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import pulumi
 
 from . import remote
-from .models import Host
+from .models import Host, Network, Vip
 from .models.haproxy import HaproxySpec, PlannedListener
 from .pacemaker import PacemakerCluster
 from .render import render_template
 from .render.cib import CibChange, Clone, Location, Op, Primitive
-from .render.haproxy import CONFIG_PATH, STAGED_PATH, SYSCTL_PATH, haproxy_cfg, sysctl_conf
+from .render.haproxy import CONFIG_PATH, STAGED_PATH, SYSCTL_PATH, TLS_PEM_PATH, haproxy_cfg, sysctl_conf, tls_pem
 from .types import Token
+from .vip import ServiceVipArgs, service_vip_cib
 
 CLONE_ID = "cl_haproxy"
 
@@ -23,6 +25,9 @@ class HaproxyFrontendArgs:
     hosts: list[Host]  # the HAProxy nodes, in spec.nodes order (all Pacemaker nodes)
     plan: list[PlannedListener]  # models.active_active.frontend_plan(stack)
     cluster: PacemakerCluster
+    # haproxy.tls: its public VIP (follows the clone like the API VIP) and the stack's networks.
+    public_vip: Vip | None = None
+    networks: list[Network] = field(default_factory=list)
 
 
 def haproxy_cib(owner: str, spec: HaproxySpec, cluster_nodes: list[str]) -> CibChange:
@@ -54,9 +59,13 @@ class HaproxyFrontend(pulumi.ComponentResource):
                 "scripts/sysctl-apply.sh.j2", path=SYSCTL_PATH), parent=self, depends_on=[sysctl],
                 triggers=[remote.content_hash(sysctl_conf())])
             config = haproxy_cfg(spec, args.plan, str(host.addresses[spec.link]))
-            digest = remote.content_hash(pulumi.Output.secret(config))
+            pem = tls_pem(spec.tls.certificate, spec.tls.key.get_secret_value()) if spec.tls else ""
+            # A new certificate or key reloads HAProxy like a new config does.
+            digest = remote.content_hash(pulumi.Output.secret(config + pem))
+            certs = [remote.push_file(f"{n}-tls-pem", node, TLS_PEM_PATH, pem, parent=self, depends_on=[pkgs],
+                                      mode="0600", secret=True)] if spec.tls else []
             staged = remote.push_file(f"{n}-config", node, STAGED_PATH, config, parent=self,
-                                      depends_on=[pkgs], mode="0640", group="haproxy", secret=True)
+                                      depends_on=[pkgs, *certs], mode="0640", group="haproxy", secret=True)
             check = remote.run(f"{n}-config-check", node, render_template(
                 "scripts/haproxy-check.sh.j2", staged=STAGED_PATH), parent=self, depends_on=[staged],
                 triggers=[digest])
@@ -67,10 +76,15 @@ class HaproxyFrontend(pulumi.ComponentResource):
             self.activations.append(activate)
         self.cib = cluster.cib_change(haproxy_cib(name, spec, cluster.spec.nodes), parent=self,
                                       depends_on=self.activations)
+        # The public (TLS) VIP follows the clone, as the API VIP does (vip.service_vip_cib).
+        self.public_vip_cib = cluster.cib_change(dataclasses.replace(service_vip_cib(
+            "public", ServiceVipArgs(args.public_vip, args.networks, cluster, colocate_with=CLONE_ID)),
+            owner=f"{name}-public-vip"), parent=self, depends_on=[self.cib]) if args.public_vip else None
+        self.ca_certificate = pulumi.Output.from_input(spec.tls.ca_certificate if spec.tls else None)
 
         self.clone_id = CLONE_ID
         self.listeners = pulumi.Output.from_input({p.name: f"{p.bind[0]}:{p.bind[1]}" for p in args.plan})
         self.stats_urls = pulumi.Output.from_input(
             [f"http://{h.addresses[spec.link]}:{spec.stats_port}/" for h in args.hosts])
         self.register_outputs({"clone_id": self.clone_id, "listeners": self.listeners,
-                               "stats_urls": self.stats_urls})
+                               "stats_urls": self.stats_urls, "ca_certificate": self.ca_certificate})

@@ -23,6 +23,7 @@ import pulumi
 import pulumi_command.remote as remote
 
 from .models import Host
+from .ssh import as_root
 
 Content = str | pulumi.Output[str]
 
@@ -50,6 +51,11 @@ RECORDED: dict[str, Recorded] = {}
 class RemoteHost:
     name: str
     connection: remote.ConnectionArgs
+    become: str | None = None  # hosts[].ssh.become: how a non-root user runs commands as root
+
+    def command_line(self, script: str) -> str:
+        """What the provider runs for a script on this host: strict bash, as root."""
+        return as_root(self.become, bash(script))
 
 
 _HOSTS: dict[str, RemoteHost] = {}
@@ -69,7 +75,7 @@ def connect(host: Host) -> RemoteHost:
             # pulumi-command pins one). None only with ssh.insecure_skip_host_key.
             host_key=ssh.pinned_host_key,
             dial_error_limit=30, per_dial_timeout=10,
-        ))
+        ), ssh.become)
     return _HOSTS[host.name]
 
 
@@ -135,8 +141,8 @@ def run(
     return remote.Command(
         name,
         connection=host.connection,
-        create=bash(script),
-        delete=bash(delete) if delete else None,
+        create=host.command_line(script),
+        delete=host.command_line(delete) if delete else None,
         stdin=stdin,
         triggers=list(triggers) if triggers else None,
         add_previous_output_in_env=False,

@@ -1,4 +1,5 @@
-"""Plain OpenSSH for our own tools (galera-recover, host-keys), with the stack's pinned host keys.
+"""Plain OpenSSH for our own tools (galera-recover, host-keys), with the stack's pinned host keys,
+and `as_root`: how every remote command (ours and pulumi-command's) becomes root.
 
 Never `accept-new` or `StrictHostKeyChecking=no`: a pinned host is checked against a
 temporary known_hosts holding only its `hosts[].ssh.host_key`; a host that skips pinning
@@ -14,6 +15,16 @@ from typing import Iterator
 
 from .models import Host
 from .models.hosts import HOST_KEY_TYPES, fingerprint, parse_host_key
+
+# Non-interactive (-n: fail at once instead of waiting for a password nobody types), root's
+# HOME (-H: scripts and tools that read ~ find root's files). sudo passes stdin through to the
+# command untouched when it has no terminal, so secrets still travel on stdin only.
+SUDO = "sudo -n -H --"
+
+
+def as_root(become: str | None, command: str) -> str:
+    """The command line that runs `command` as root for an SSH user with this `become`."""
+    return f"{SUDO} {command}" if become == "sudo" else command
 
 
 def known_hosts_name(host: Host) -> str:
@@ -41,7 +52,7 @@ def ssh_argv(host: Host, options: list[str], command: str) -> list[str]:
     argv = ["ssh", *options, "-p", str(ssh.port)]
     if ssh.private_key_path:
         argv += ["-i", str(Path(ssh.private_key_path).expanduser())]
-    return argv + ["--", f"{ssh.user}@{ssh.host}", command]
+    return argv + ["--", f"{ssh.user}@{ssh.host}", as_root(ssh.become, command)]
 
 
 def scan(host: Host, timeout: int = 10) -> list[str]:

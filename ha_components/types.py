@@ -9,4 +9,6 @@ class Token(StrEnum):
     GALERA_CLUSTER = "ha-openstack:index:GaleraCluster"
     RABBIT_HA_CLUSTER = "ha-openstack:index:RabbitHACluster"
     HAPROXY_FRONTEND = "ha-openstack:index:HaproxyFrontend"
+    ACTIVE_ACTIVE_TOPOLOGY = "ha-openstack:index:ActiveActiveTopology"  # the package's topologies
+    ACTIVE_PASSIVE_TOPOLOGY = "ha-openstack:index:ActivePassiveTopology"
     REMOTE_COMMAND = "command:remote:Command"

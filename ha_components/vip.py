@@ -22,6 +22,16 @@ class Endpoint:
     url: str
 
 
+@dataclass(frozen=True)
+class UnitSet:
+    """Active/active: units (re)started together, when one of `files` (paths among the node's
+    files) changes - a project's units follow its own config only."""
+    name: str
+    units: list[str]
+    files: list[str]
+    after: tuple[str, ...] = ()  # sets started before this one (start_units)
+
+
 @dataclass
 class ServiceVipArgs:
     vip: Vip | None  # None: a group of services without an address (the seed's g_services_network)
@@ -47,7 +57,7 @@ class ServiceVipArgs:
     # Active/active: the services run under systemd on every node, not under Pacemaker. Their
     # units stay enabled, get per-node files (host name -> files, e.g. the node address they
     # bind) and are (re)started, after files and node scripts, whenever those files change.
-    systemd_units: list[str] = field(default_factory=list)
+    systemd_units: list[UnitSet] = field(default_factory=list)
     node_files: dict[str, list[FileSpec]] = field(default_factory=dict)
 
 
@@ -85,6 +95,8 @@ class OpenStackServiceVip(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceVipArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(Token.OPENSTACK_SERVICE_VIP, name, None, opts)
         cluster = args.cluster
+        self._name, self._cluster = name, cluster
+        self._node_files: dict[str, list[FileSpec]] = {}
         prepared: list[pulumi.Resource] = []
         for node in cluster.nodes:
             n = f"{name}-{node.name}"
@@ -100,12 +112,8 @@ class OpenStackServiceVip(pulumi.ComponentResource):
             scripts = [remote.run(f"{n}-{script_name}", node, script, parent=self,
                                   depends_on=ready + pkgs + files)
                        for script_name, script in args.node_scripts.items()]
-            units = [remote.run(f"{n}-units", node, render_template(
-                "scripts/systemd-units.sh.j2", units=args.systemd_units, reload=False), parent=self,
-                depends_on=ready + pkgs + files + scripts, triggers=[remote.content_hash(
-                    pulumi.Output.secret("".join(f.path + "\0" + f.content for f in node_files)))],
-                delete=stop_units(*args.systemd_units))
-            ] if args.systemd_units else []
+            self._node_files[node.name] = node_files
+            units = [self._units_on(node, s, ready + pkgs + files + scripts) for s in args.systemd_units]
             prepared += pkgs + files + scripts + units
         deps = [*args.depends_on, *prepared] + ([args.storage.cib] if args.storage else [])
         self.cib = cluster.cib_change(service_vip_cib(name, args), parent=self, depends_on=deps)
@@ -127,3 +135,24 @@ class OpenStackServiceVip(pulumi.ComponentResource):
         self.address = pulumi.Output.from_input(str(iface.ip) if iface else None)
         self.cidr = pulumi.Output.from_input(str(iface) if iface else None)
         self.register_outputs({"address": self.address, "cidr": self.cidr})
+
+    def start_units(self, unit_sets: list[UnitSet], depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:
+        """Active/active: start more units on every node after `depends_on` (e.g. the services
+        that need their database schema), restarted like the first ones when their files change.
+        A set starts after the sets named in its `after` on the same node."""
+        started: list[pulumi.Resource] = []
+        for node in self._cluster.nodes:
+            on_node: dict[str, pulumi.Resource] = {}
+            for s in unit_sets:  # in order: a set's `after` come before it
+                on_node[s.name] = self._units_on(node, s, [*depends_on, *(on_node[a] for a in s.after if a in on_node)])
+            started += on_node.values()
+        return started
+
+    def _units_on(self, node: remote.RemoteHost, unit_set: UnitSet,
+                  depends_on: list[pulumi.Resource]) -> pulumi.Resource:
+        watched = [f for f in self._node_files[node.name] if f.path in unit_set.files]
+        return remote.run(f"{self._name}-{node.name}-{unit_set.name}", node, render_template(
+            "scripts/systemd-units.sh.j2", units=unit_set.units, reload=False), parent=self,
+            depends_on=depends_on, triggers=[remote.content_hash(
+                pulumi.Output.secret("".join(f.path + "\0" + f.content for f in watched)))],
+            delete=stop_units(*unit_set.units))

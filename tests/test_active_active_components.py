@@ -139,7 +139,7 @@ def test_galera_waits_for_the_whole_cluster_size(lab):
     assert '"$size" = 3' in size.create
     assert lab.before("galera-ctl3-start", "galera-cluster-size")
     # Services come only after the database cluster is complete.
-    assert lab.before("galera-cluster-size", "api-ctl2-units")
+    assert lab.before("galera-cluster-size", "api-ctl2-keystone")
 
 
 def test_galera_two_nodes_and_an_arbitrator():
@@ -275,11 +275,11 @@ def test_outputs_holding_passwords_are_secret():
 
 def test_services_on_every_controller_with_memcached_and_the_same_keystone_keys(lab):
     for node in ("ctl1", "ctl2", "ctl3"):
-        units = lab.commands[f"api-{node}-units"]
-        assert "memcached" in units.create and "keystone" in units.create
-        assert units.inputs.get("triggers"), "changed files restart the services"
-        assert lab.before(f"api-{node}-etc-memcached-conf", f"api-{node}-units")
-        assert lab.before(f"api-{node}-etc-default-keystone", f"api-{node}-units")
+        memcached, keystone = lab.commands[f"api-{node}-memcached"], lab.commands[f"api-{node}-keystone"]
+        assert "systemctl start memcached" in memcached.create and "systemctl start keystone" in keystone.create
+        assert keystone.inputs.get("triggers"), "changed files restart the services"
+        assert lab.before(f"api-{node}-etc-memcached-conf", f"api-{node}-memcached")
+        assert lab.before(f"api-{node}-etc-default-keystone", f"api-{node}-keystone")
         assert "systemctl disable" not in lab.commands[f"api-{node}-packages"].create
     for node in ("ctl2", "ctl3"):
         assert lab.before("keystone-keys-export", f"keystone-{node}-keys-import")
@@ -290,12 +290,13 @@ def test_services_on_every_controller_with_memcached_and_the_same_keystone_keys(
 
 def test_glance_gets_its_schema_service_user_and_answers_through_the_vip(lab):
     schema = lab.commands["glance-schema"]
-    assert "runuser -u glance -- glance-manage db_sync" in schema.create
+    assert "runuser -u glance -- sh -c 'glance-manage db_sync'" in shlex.split(schema.create)[-1]
     assert "mysqladmin" in schema.create  # waits for the database on the VIP first
     assert lab.before("api-cib", "glance-schema")
     users = lab.commands["service-users"]
     assert "stdin" in users.inputs["secret_inputs"]
-    assert list(json.loads(unwrap_rpc_secret(users.inputs["stdin"]))) == ["glance"]
+    assert set(json.loads(unwrap_rpc_secret(users.inputs["stdin"]))) == {
+        "glance", "placement", "nova", "neutron", "cinder", "heat", "ceilometer"}
     assert lab.before("keystone-ready", "service-users")
     ready = lab.commands["api-ready"]
     assert "http://10.77.1.110:9292/" in ready.create
@@ -309,7 +310,7 @@ def test_glance_init_script_reads_the_fragment_after_the_package_conf(lab, uwsgi
     reads after the default config dirs: without a later --config-dir, glance kept the
     package's auth_url (http://localhost:5000) and refused every token on the lab."""
     for node in ("ctl1", "ctl2", "ctl3"):
-        assert lab.before(f"api-{node}-etc-default-glance-api", f"api-{node}-units")
+        assert lab.before(f"api-{node}-etc-default-glance-api", f"api-{node}-glance")
     defaults = unwrap_rpc_secret(lab.commands["api-ctl1-etc-default-glance-api"].inputs["stdin"])
     # Sourced as /etc/init.d/glance-api does, after it has set DAEMON_ARGS.
     preset = "NO_OPENSTACK_CONFIG_FILE_DAEMON_ARG=yes; DAEMON_ARGS='--ini x.ini'" if uwsgi \
@@ -345,12 +346,23 @@ def test_config_changes_roll_through_the_nodes_one_at_a_time():
         for name in chain:
             assert "sha256sum --quiet --check" in before.commands[name].create
             assert before.commands[name].inputs.get("triggers")
-    assert before.before("galera-ctl3-rolling-restart", "api-ctl1-units")  # galera.ready
+    assert before.before("galera-ctl3-rolling-restart", "api-ctl1-keystone")  # galera.ready
     after = run_program(lab_stack(galera={"options": {"innodb_buffer_pool_size": "2G"}}))
     a, b = _comparable(before), _comparable(after)
     changed = sorted(name for name in a if a[name] != b[name])
     assert changed == sorted([f"galera-{n}-config" for n in ("ctl1", "ctl2", "ctl3")]
                              + [f"galera-{n}-rolling-restart" for n in ("ctl1", "ctl2", "ctl3")])
+
+
+def test_one_projects_setting_restarts_only_that_projects_units():
+    """The issue's check: a heat option changes heat's fragment and restarts heat-api and
+    heat-engine on every node, nothing of nova, neutron or keystone."""
+    before = run_program(lab_stack())
+    after = run_program(lab_stack(openstack={"settings": {"heat": {"DEFAULT": {"debug": "true"}}}}))
+    a, b = _comparable(before), _comparable(after)
+    changed = sorted(name for name in a if a[name] != b[name])
+    assert changed == sorted(f"api-{n}-{what}" for n in ("ctl1", "ctl2", "ctl3") for what in (
+        "etc-heat-heat-conf-d-100-ha-openstack-conf", "heat"))
 
 
 def example_stack():
@@ -363,16 +375,46 @@ def example_stack():
 
 def test_example_stack_keeps_l3_and_metadata_agents_under_pacemaker():
     program = run_program(example_stack())
-    group = unwrap_rpc_secret(program.commands["network-cib"].inputs["stdin"])
+    group = unwrap_rpc_secret(program.commands["services-network-cib"].inputs["stdin"])
     assert '<group id="g_services_network">' in group
     assert 'type="neutron-l3-agent"' in group and 'type="neutron-metadata-agent"' in group
-    units = program.commands["api-controller1-units"].create
-    for unit in ("nova-scheduler", "nova-conductor", "cinder-scheduler", "neutron-api",
-                 "ceilometer-collector", "heat-engine", "neutron-dhcp-agent", "memcached"):
-        assert unit in units
-    assert "neutron-l3-agent" not in units
-    assert program.outputs["database_urls"].keys() == {"keystone", "glance", "cinder", "neutron", "nova", "heat"}
-    assert program.before("api-cib", "network-cib")
+    assert group.index('type="neutron-l3-agent"') < group.index('type="neutron-metadata-agent"')
+    ceilometer = unwrap_rpc_secret(program.commands["ceilometer-cib"].inputs["stdin"])
+    assert '<group id="g_ceilometer">' in ceilometer and 'type="ceilometer-agent-central"' in ceilometer
+    # memcached and keystone start with the node; every other service once its schema and
+    # service user exist (placement's uwsgi app gave up on the database before the VIP existed).
+    def units(*sets: str) -> str:
+        return "".join(shlex.split(program.commands[f"api-controller1-{s}"].create)[-1] for s in sets)
+
+    first, late = units("memcached", "keystone"), units("glance", "placement", "nova", "neutron", "cinder", "heat")
+    assert "systemctl start memcached\n" in first and "systemctl start keystone\n" in first
+    for unit in ("glance-api", "placement-api", "nova-api", "nova-api-metadata", "cinder-api", "neutron-api",
+                 "heat-api", "nova-scheduler", "nova-conductor", "cinder-scheduler", "neutron-rpc-server",
+                 "heat-engine", "neutron-linuxbridge-agent", "neutron-dhcp-agent"):
+        assert f"systemctl start {unit}\n" in late and unit not in first, unit
+    for schema in ("nova-schema", "neutron-schema", "service-users", "api-endpoints"):
+        assert program.before(schema, "api-controller1-nova"), schema
+    assert program.before("api-controller1-neutron", "api-ready")
+    apis = first
+    for unit in ("neutron-l3-agent", "neutron-metadata-agent", "ceilometer-agent-central"):
+        assert unit not in apis and unit not in late
+    # nova's three databases, the others one each, all through the VIP
+    assert program.outputs["database_urls"].keys() == {
+        "keystone", "glance", "placement", "cinder", "nova", "nova_api", "nova_cell0", "neutron", "heat"}
+    # the L3 agent removes its routers' namespaces when it stops (group moved away)
+    dropin = program.commands["services-network-controller1-etc-systemd-system-neutron-l3-agent-service-d-ha-openstack-conf"]
+    assert "--agent-type=l3 --force" in unwrap_rpc_secret(dropin.inputs["stdin"]) or \
+        "--agent-type=l3 --force" in dropin.create
+    assert program.before("api-cib", "services-network-cib")
+    assert program.before("api-ready", "services-network-cib")
+
+
+def test_nova_maps_cell0_and_cell1_after_its_api_schema(lab):
+    steps = shlex.split(lab.commands["nova-schema"].create)[-1]
+    order = ["nova-manage api_db sync", "nova-manage cell_v2 map_cell0", "create_cell --name=cell1",
+             "nova-manage db sync"]
+    assert [steps.index(s) for s in order] == sorted(steps.index(s) for s in order)
+    assert lab.before("api-cib", "nova-schema")
 
 
 def _scripts(program: Program) -> list[tuple[str, str]]:
@@ -407,3 +449,18 @@ def test_the_same_stack_builds_the_same_program():
     first = _comparable(run_program(lab_stack()))
     second = _comparable(run_program(lab_stack()))
     assert first == second
+
+
+def test_a_neutron_setting_restarts_the_network_group_where_it_runs():
+    """Pacemaker owns the L3 and metadata agents: `up` restarts their group (crm_resource
+    --restart, once the config on the node differs from the stamp of the last run) when
+    neutron's files change, and leaves the ceilometer group alone."""
+    before = run_program(lab_stack())
+    after = run_program(lab_stack(openstack={"settings": {"neutron": {"DEFAULT": {"debug": "true"}}}}))
+    a, b = _comparable(before), _comparable(after)
+    changed = {name for name in a if a[name] != b[name]}
+    assert "g_services_network-restart" in changed and "g_ceilometer-restart" not in changed
+    script = shlex.split(after.commands["g_services_network-restart"].create)[-1]
+    assert "crm_resource --restart --resource g_services_network" in script
+    assert "/etc/neutron/neutron.conf.d/100-ha-openstack.conf" in script
+    assert after.before("services-network-cib", "g_services_network-restart")

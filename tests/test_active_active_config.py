@@ -146,6 +146,9 @@ def test_default_listeners_follow_the_deployed_services(data):
     def names() -> list[str]:
         return [p.name for p in frontend_plan(validate_stack(data))]
 
+    assert {"placement_api", "nova_compute_api", "nova_metadata_api", "neutron_api", "cinder_api",
+            "heat_api"} <= set(names())  # the lab's whole control plane
+    data["openstack"]["services"] = ["keystone", "glance-api"]
     assert names() == ["galera", "keystone_public", "keystone_admin", "glance_api"]
     data["openstack"]["services"] = ["keystone"]
     assert names() == ["galera", "keystone_public", "keystone_admin"]
@@ -192,12 +195,18 @@ def test_galera_listener_is_required(data):
 
 
 def test_keystone_processes_are_rendered_after_the_ini_that_they_override(data):
-    from ha_components.render.openstack import keystone_defaults
+    from ha_components.catalog import SERVICES
+    from ha_components.render.openstack import uwsgi_defaults
 
-    assert keystone_defaults("10.77.1.11").strip().endswith(
+    keystone = SERVICES["keystone"].units[0]
+    assert uwsgi_defaults(keystone, "10.77.1.11").strip().endswith(
         'DAEMON_ARGS="--http-socket 10.77.1.11:5000 --ini /etc/keystone/keystone-uwsgi.ini"')
-    assert keystone_defaults("10.77.1.11", processes=2).strip().endswith(
+    assert uwsgi_defaults(keystone, "10.77.1.11", processes=2).strip().endswith(
         '--ini /etc/keystone/keystone-uwsgi.ini --processes 2"')
+    # active/passive: every address (the VIP moves between nodes)
+    metadata = SERVICES["nova-api"].units[1]
+    assert uwsgi_defaults(metadata, None, 1).strip().endswith(
+        'DAEMON_ARGS="--http-socket :8775 --ini /etc/nova/nova-api-metadata-uwsgi.ini --processes 1"')
     data["openstack"]["keystone_processes"] = 0
     assert_problem(data, "openstack.keystone_processes", "greater than or equal to 1")
 
@@ -237,11 +246,14 @@ def test_missing_rabbit_user_password(data):
 
 def test_missing_service_password(data):
     data["openstack"]["services"] = ["keystone", "cinder-api", "nova-scheduler"]
+    for project in ("cinder", "nova"):
+        data["openstack"]["service_passwords"].pop(project, None)
     assert_problem(data, "openstack.service_passwords.cinder", "missing secret", "--secret")
     assert_problem(data, "openstack.service_passwords.nova", "missing secret")
 
 
 def test_settings_are_only_for_deployed_projects(data):
+    data["openstack"]["services"] = ["keystone", "glance-api"]
     data["openstack"]["settings"] = {"glance": {"DEFAULT": {"debug": "true"}},
                                      "nova": {"DEFAULT": {"debug": "true"}}}
     assert_problem(data, "openstack.settings.nova", "not a project of openstack.services")

@@ -80,6 +80,12 @@ LAB_FILES = {
     "keystone-default": "ctl1/etc/default/keystone",
     "haproxy-cib.xml": "ctl1/stdin/haproxy-cib.txt",
     "api-vip-cib.xml": "ctl1/stdin/api-cib.txt",
+    "nova-fragment.conf": "ctl1/etc/nova/nova.conf.d/100-ha-openstack.conf",
+    "neutron-fragment.conf": "ctl1/etc/neutron/neutron.conf.d/100-ha-openstack.conf",
+    "heat-fragment.conf": "ctl1/etc/heat/heat.conf.d/100-ha-openstack.conf",
+    "nova-api-metadata-default": "ctl1/etc/default/nova-api-metadata",
+    "services-network-cib.xml": "ctl1/stdin/services-network-cib.txt",
+    "neutron-l3-agent-dropin.conf": "ctl1/etc/systemd/system/neutron-l3-agent.service.d/ha-openstack.conf",
 }
 EXAMPLE_FILES = {
     "example-haproxy.cfg": "controller1/etc/haproxy/haproxy.cfg.ha-openstack",
@@ -377,7 +383,7 @@ def test_real_galera_node_runs_the_rendered_config_and_scripts(galera_node):
     # The accounts: twice (idempotent), passwords with quotes and backslashes.
     stack = load("Pulumi.lab-aa.yaml")
     awkward = "Ke'ys\"to\\ne"
-    sql = accounts_sql(stack.galera, database_sql(["keystone"], {"keystone": awkward})).replace(
+    sql = accounts_sql(stack.galera, database_sql({"keystone": "keystone"}, {"keystone": awkward})).replace(
         "<secret:galera.sst_password>", "Sst-Pass-123")
     script = render_template("scripts/galera-accounts.sh.j2", timeout_seconds=30)
     for _ in range(2):
@@ -567,7 +573,7 @@ def test_nasty_service_password_through_sql_and_url_reaches_a_real_server(galera
 
     # mariadb-install-db's anonymous ''@localhost would shadow glance@% on a local login
     anonymous = "DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES;\n"
-    sql = anonymous + database_sql(["glance"], {"glance": NASTY_PASSWORD})
+    sql = anonymous + database_sql({"glance": "glance"}, {"glance": NASTY_PASSWORD})
     done = subprocess.run(["mysql"], input=sql, env=galera_node["env"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     url = SQLALCHEMY_URL.match(sqlalchemy_url("glance", NASTY_PASSWORD, f"127.0.0.1:{galera_node['port']}"))

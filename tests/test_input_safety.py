@@ -44,7 +44,7 @@ def test_transport_url_percent_encodes_every_broker_password() -> None:
 
 
 def test_service_password_in_ini_is_not_substituted() -> None:
-    text = service_fragment("glance", ["glance-api"], bind_host="10.77.1.11", database_url=None, transport=None,
+    text = service_fragment("glance", ["glance-api"], bind_host="10.77.1.11", database_urls={}, transport=None,
                             auth_url="http://10.77.1.110:5000/v3", service_password=NASTY_PASSWORD,
                             region="RegionOne")
     line = next(x for x in text.splitlines() if x.startswith("password = "))

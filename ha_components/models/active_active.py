@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Iterator
 
-from .haproxy import SEED_LISTENERS, Listener, MemcachedSpec, PlannedListener, Server, default_listeners
+from .haproxy import PUBLIC_LISTENERS, SEED_LISTENERS, Listener, MemcachedSpec, PlannedListener, Server, default_listeners
 
 if TYPE_CHECKING:
     from .stack import Loc, Problem, StackConfig
@@ -66,7 +66,22 @@ def frontend_plan(stack: "StackConfig") -> list[PlannedListener]:
                 servers.append(Server(host, addr, port, backup=spec.single_writer and i > 0))
         bind = str(spec.bind_address) if spec.bind_address else vip
         plan.append(PlannedListener(spec.name, loc, (bind, spec.port), tuple(servers), spec, check_port))
+        if hap.tls and spec.name in PUBLIC_LISTENERS and loc[1] == "listeners":
+            public = vips.get(hap.tls.public_vip, "0.0.0.0")
+            plan.append(PlannedListener(f"{spec.name}_tls", ("haproxy", "tls", "public_vip"), (public, spec.port),
+                                        tuple(servers), spec, check_port, tls=True))
     return plan
+
+
+def public_base(stack: "StackConfig") -> str:
+    """`scheme://host` of the catalog's public endpoints: https on haproxy.tls's public VIP (or
+    openstack.public_endpoint_host) when set, else http on public_endpoint_host or the API VIP."""
+    vips = {v.name: str(v.address) for v in stack.vips}
+    ops, tls = stack.openstack, stack.haproxy.tls if stack.haproxy else None
+    named = ops.public_endpoint_host if ops else None
+    if tls is not None:
+        return f"https://{named or vips.get(tls.public_vip, '')}"
+    return f"http://{named or vips.get(ops.api_vip if ops else '', '')}"
 
 
 def backend_bindings(stack: "StackConfig") -> dict[str, dict[tuple[str, int], str]]:
@@ -190,6 +205,12 @@ def check_active_active(stack: "StackConfig") -> Iterator["Problem"]:
         if stack.topology == "active-active" and "galera" not in seed_names:
             yield Problem(("haproxy", "listeners"), "the active-active topology reaches Galera through "
                           "the 'galera' listener: keep it in the list")
+        if h.tls is not None:
+            if h.tls.public_vip not in {v.name for v in stack.vips}:
+                yield Problem(("haproxy", "tls", "public_vip"), f"VIP {h.tls.public_vip!r} is not defined in vips")
+            elif h.tls.public_vip == h.vip:
+                yield Problem(("haproxy", "tls", "public_vip"), "must differ from haproxy.vip: the internal "
+                              "endpoints stay plain HTTP there, on the same ports")
         yield from _check_bindings(stack)
     if stack.topology == "active-active" and stack.openstack and stack.haproxy:
         if stack.openstack.api_vip != stack.haproxy.vip:

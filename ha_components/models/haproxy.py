@@ -5,13 +5,15 @@ and the haproxy.cfg renderer both read it, so they never disagree.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from .base import Name, StrictModel
+from ..catalog import SERVICES
+from .base import Name, StrictModel, is_placeholder
 from .galera import config_safe
 
 
@@ -29,7 +31,7 @@ class Listener(StrictModel):
     backends: list[Name] | None = None
     """Hosts serving this listener; default: haproxy.backends."""
     http_check: bool = True
-    """`option httpchk` (else a TCP connect check)."""
+    """`option httpchk GET /` (else a TCP connect check)."""
     check_port: int | None = Field(default=None, ge=1, le=65535)
     """Port of the health check, when not the backend port."""
     single_writer: bool = False
@@ -59,24 +61,59 @@ SEED_LISTENERS: dict[str, Listener] = {item.name: item for item in [
     Listener(name="spice", port=6082, http_check=False),
     Listener(name="neutron_api", port=9696),
     Listener(name="swift_proxy", port=8080, http_check=False),
+    # Beyond the seed: today's nova needs placement; heat's API came after 2013.
+    Listener(name="placement_api", port=8778),
+    Listener(name="heat_api", port=8004),
 ]}
-# The listeners that front each deployable API service (ha_components.catalog.SERVICES).
-SERVICE_LISTENERS: dict[str, tuple[str, ...]] = {
-    "keystone": ("keystone_public", "keystone_admin"),
-    "glance-api": ("glance_api",),
-    "nova-api": ("nova_compute_api", "nova_metadata_api"),
-    "cinder-api": ("cinder_api",),
-    "neutron-server": ("neutron_api",),
-}
-
-
 def default_listeners(services: list[str], galera: bool) -> list[str]:
     """Galera (when the stack runs it) and the listeners of the services the stack deploys:
     a listener with no backend would only ever show DOWN."""
     names = ["galera"] if galera else []
     for service in services:
-        names += [n for n in SERVICE_LISTENERS.get(service, ()) if n not in names]
+        names += [n for n in SERVICES[service].listeners if n not in names]
     return names
+
+
+# The listeners of the catalog's public endpoints: with haproxy.tls each gets a TLS twin on
+# the public VIP (same port, same servers); keystone_admin, galera and the rest stay internal.
+PUBLIC_LISTENERS = ("keystone_public", "glance_api", "placement_api", "nova_compute_api", "cinder_api",
+                    "neutron_api", "heat_api")
+
+_PEM_CERTS = re.compile(r"\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+")
+_PEM_KEY = re.compile(r"\s*-----BEGIN ((RSA|EC) )?PRIVATE KEY-----\r?\n[A-Za-z0-9+/=\r\n]+"
+                      r"-----END ((RSA|EC) )?PRIVATE KEY-----\s*")
+
+
+def _pem_certificates(text: str) -> str:
+    if not _PEM_CERTS.fullmatch(text):
+        raise ValueError("must be one or more PEM certificates (-----BEGIN CERTIFICATE----- ...) and nothing else")
+    return text.strip() + "\n"
+
+
+class TlsSpec(StrictModel):
+    """TLS at the VIP: HAProxy terminates TLS for the catalog's public endpoints on a VIP of its
+    own; the internal and admin endpoints stay plain HTTP on haproxy.vip (management network)."""
+
+    public_vip: Name = Field(examples=["public"])
+    """The VIP (vips[].name, not haproxy.vip) the public TLS listeners bind; it follows HAProxy."""
+    certificate: str = Field(examples=["-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n"])
+    """The server certificate (PEM) for the public host name or address, then any intermediates."""
+    key: SecretStr
+    """The certificate's private key (PEM, unencrypted), a Pulumi secret; 0600 root on the nodes."""
+    ca_certificate: str | None = None
+    """The CA that clients verify the certificate with (PEM): the stack output `ca_certificate`."""
+
+    @field_validator("certificate", "ca_certificate")
+    @classmethod
+    def _certs(cls, value: str | None) -> str | None:
+        return None if value is None else _pem_certificates(value)
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: SecretStr) -> SecretStr:
+        if not is_placeholder(value) and not _PEM_KEY.fullmatch(value.get_secret_value()):
+            raise ValueError("must be one unencrypted PEM private key (-----BEGIN PRIVATE KEY----- ...)")
+        return value
 
 
 class HaproxySpec(StrictModel):
@@ -101,6 +138,8 @@ class HaproxySpec(StrictModel):
     """Password of the stats page, a Pulumi secret."""
     maxconn: int = Field(default=4000, ge=100)
     """HAProxy's global maxconn."""
+    tls: TlsSpec | None = None
+    """TLS for the public endpoints (https://) on their own VIP; unset: every endpoint plain HTTP."""
 
     @field_validator("listeners")
     @classmethod
@@ -148,7 +187,8 @@ class PlannedListener:
     servers: tuple[Server, ...]
     spec: Listener
     check_port: int | None
+    tls: bool = False  # a public listener: TLS terminated here (haproxy.tls), HTTP to the servers
 
 
-__all__ = ["HaproxySpec", "Listener", "MemcachedSpec", "PlannedListener",
-           "SEED_LISTENERS", "SERVICE_LISTENERS", "Server", "default_listeners"]
+__all__ = ["HaproxySpec", "Listener", "MemcachedSpec", "PUBLIC_LISTENERS", "PlannedListener",
+           "SEED_LISTENERS", "Server", "TlsSpec", "default_listeners"]

@@ -6,7 +6,7 @@ import binascii
 import hashlib
 import struct
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, WithJsonSchema, field_validator, model_validator
 
@@ -55,7 +55,10 @@ class SshEndpoint(StrictModel):
     port: int = Field(default=22, ge=1, le=65535)
     """SSH port."""
     user: UserName = "root"
-    """SSH user (root, or one with password-less sudo)."""
+    """SSH user: root, or a user with password-less sudo and `become: sudo`."""
+    become: Literal["sudo"] | None = None
+    """How a user other than root runs every command as root: `sudo` (non-interactive,
+    `sudo -n`: the user needs NOPASSWD sudo). Unset for root."""
     private_key_path: str | None = Field(default=None, examples=["~/.ssh/id_ed25519"])
     """Path of the SSH private key on the machine running Pulumi; or set private_key."""
     private_key: SecretStr | None = None

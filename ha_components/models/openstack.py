@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator
 
-from ..catalog import SERVICES
-from .base import HostName, IniKey, Name, Region, StrictModel, Text, UserName, secret_line
+from ..catalog import RETIRED, SERVICES
+from .base import HostName, IfName, IniKey, Name, Region, StrictModel, Text, UserName, secret_line
 
 Password = Annotated[SecretStr, AfterValidator(secret_line)]
 
@@ -28,7 +28,16 @@ class OpenStackSpec(StrictModel):
     resource_agents: Literal["systemd", "ocf-openstack"] = "systemd"
     """Pacemaker resources as systemd units (today's packages) or the seed's ocf:openstack agents."""
     keystone_processes: int | None = Field(default=None, ge=1, le=64)
-    """keystone's uwsgi processes per controller (active/active only); default: the package's 8."""
+    """keystone's uwsgi processes per controller (active/active only); default: `workers`."""
+    workers: int | None = Field(default=None, ge=1, le=64)
+    """Processes of each service on each node (uwsgi processes, conductor/scheduler/engine/RPC
+    workers); default: the packages' (8 to 16 uwsgi processes per API, one worker per CPU)."""
+    metadata_secret: Password | None = None
+    """Shared by nova's metadata API and neutron's metadata agent, a Pulumi secret; needed
+    when both are deployed."""
+    provider_interface: IfName | None = Field(default=None, examples=["eth2"])
+    """The interface of neutron's flat provider network `provider` on every node running the
+    Linux bridge agent; none: tenant (VXLAN) networks only."""
     admin_password: Password
     """Keystone admin password, a Pulumi secret (one line)."""
     service_passwords: dict[Name, Password] = {}
@@ -42,6 +51,9 @@ class OpenStackSpec(StrictModel):
     @field_validator("services")
     @classmethod
     def _known(cls, services: list[str]) -> list[str]:
+        retired = [f"{s} ({RETIRED[s]})" for s in services if s in RETIRED]
+        if retired:
+            raise ValueError(f"no longer part of OpenStack: {', '.join(retired)}")
         unknown = [s for s in services if s not in SERVICES]
         if unknown:
             raise ValueError(f"unknown service(s) {unknown}; known: {sorted(SERVICES)}")

@@ -147,6 +147,12 @@ def _check_hosts(stack: StackConfig) -> Iterator[Problem]:
         if host.name in dup_names:
             yield Problem(("hosts", i, "name"), f"duplicate host name {host.name!r}")
         ssh = host.ssh
+        if ssh.user == "root" and ssh.become:
+            yield Problem(("hosts", i, "ssh", "become"), "the user is root already: remove become")
+        elif ssh.user != "root" and not ssh.become:
+            yield Problem(("hosts", i, "ssh", "become"),
+                          f"user {ssh.user!r} is not root and every command needs root: set "
+                          "`become: sudo` (with password-less sudo for that user on the host)")
         if ssh.insecure_skip_host_key:
             if not (ssh.insecure_skip_host_key_reason or "").strip():
                 yield Problem(("hosts", i, "ssh", "insecure_skip_host_key_reason"),
@@ -250,7 +256,8 @@ def _check_active_passive(stack: StackConfig) -> Iterator[Problem]:
                 yield Problem((part,), f"the active-passive topology needs a {part} section")
         if stack.openstack and stack.openstack.keystone_processes is not None:
             yield Problem(("openstack", "keystone_processes"),
-                          "only the active-active topology sets keystone's processes")
+                          "only the active-active topology sets keystone's processes apart; "
+                          "openstack.workers sets every service's")
     for part in ("database", "messaging"):
         spec = getattr(stack, part)
         if spec is None:
@@ -271,6 +278,11 @@ def _check_active_passive(stack: StackConfig) -> Iterator[Problem]:
                 yield Problem(("openstack", "service_passwords", project),
                               "missing secret (pulumi config set --secret --path "
                               f"'openstack.service_passwords.{project}')")
+        services = stack.openstack.services
+        if "nova-api" in services and "neutron-metadata-agent" in services and stack.openstack.metadata_secret is None:
+            yield Problem(("openstack", "metadata_secret"),
+                          "nova-api and neutron-metadata-agent share a secret: pulumi config set --secret "
+                          "--path 'openstack.metadata_secret'")
         deployed = projects_of(stack.openstack.services)
         for project in stack.openstack.settings:
             if project not in deployed:

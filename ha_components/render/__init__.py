@@ -21,6 +21,7 @@ _ENV = jinja2.Environment(
     autoescape=False,
 )
 _ENV.filters["q"] = lambda v: __import__("shlex").quote(str(v))
+_ENV.filters["sha256"] = lambda v: __import__("hashlib").sha256(str(v).encode()).hexdigest()[:16]
 
 
 def render_template(template: str, /, **values: Any) -> str:

@@ -7,6 +7,13 @@ from . import render_template
 CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
 STAGED_PATH = "/etc/haproxy/haproxy.cfg.ha-openstack"
 SYSCTL_PATH = "/etc/sysctl.d/60-ha-openstack-haproxy.conf"
+# haproxy.tls: certificate chain and key in one file (HAProxy's `crt`), 0600 root: HAProxy
+# loads it as root before it drops to its user.
+TLS_PEM_PATH = "/etc/haproxy/ha-openstack-public.pem"
+# What the services behind a TLS-terminating HAProxy read: the scheme clients used comes in
+# X-Forwarded-Proto, so version documents and redirects say https:// (oslo.middleware's
+# http_proxy_to_wsgi, in keystone's and glance's pipelines).
+PROXY_HEADERS = {"oslo_middleware": {"enable_proxy_headers_parsing": "true"}}
 # Check timing on every server line. The seed's `inter 2000 rise 2 fall 5` took 18.5 s to
 # mark a powered-off Galera writer DOWN on the lab (each failed check waits its 2 s connect
 # timeout, then 2 s until the next): the database was unwritable that long (issue 6 drill).
@@ -17,7 +24,8 @@ CHECK = "check inter 1000 fastinter 500 downinter 2000 rise 2 fall 3"
 
 def _section(listener: PlannedListener) -> dict:
     spec = listener.spec
-    options = (["tcpka"] if spec.tcpka else []) + (["httpchk"] if spec.http_check else []) + ["tcplog"]
+    # GET, not HAProxy's default OPTIONS: placement answers OPTIONS with 405 (every backend DOWN).
+    options = (["tcpka"] if spec.tcpka else []) + (["httpchk GET /"] if spec.http_check else []) + ["tcplog"]
     servers = []
     for server in listener.servers:
         words = [CHECK if listener.check_port is None else CHECK.replace(
@@ -28,8 +36,18 @@ def _section(listener: PlannedListener) -> dict:
             words.append("on-marked-down shutdown-sessions")
         servers.append({"name": server.host, "address": f"{server.address}:{server.port}",
                         "options": " ".join(words)})
-    return {"name": f"{spec.name}_cluster", "bind": f"{listener.bind[0]}:{listener.bind[1]}",
+    bind = f"{listener.bind[0]}:{listener.bind[1]}"
+    if listener.tls:  # HTTP mode: HAProxy decrypts and tells the service the client's scheme
+        bind += f" ssl crt {TLS_PEM_PATH}"
+        options = [o for o in options if o != "tcplog"] + ["httplog", "forwardfor"]
+    return {"name": f"{listener.name}_cluster", "bind": bind, "mode": "http" if listener.tls else None,
+            "http_request": ["set-header X-Forwarded-Proto https"] if listener.tls else [],
             "balance": spec.balance, "options": options, "timeout": spec.timeout, "servers": servers}
+
+
+def tls_pem(certificate: str, key: str) -> str:
+    """The file HAProxy's `crt` reads: the certificate chain, then the key."""
+    return certificate.strip() + "\n" + key.strip() + "\n"
 
 
 def haproxy_cfg(spec: HaproxySpec, plan: list[PlannedListener], stats_address: str) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ..catalog import SERVICES, projects_of
+from ..catalog import PROJECTS, SERVICES, Unit, projects_of
 from ..models.base import SECRET_PLACEHOLDER_PREFIX
 from . import render_template
 
@@ -17,8 +17,8 @@ def userinfo(user: str, password: str) -> str:
     return f"{quote(user, safe='')}:{quote(password, safe='')}"
 
 
-def sqlalchemy_url(project: str, password: str, db_host: str) -> str:
-    return f"mysql+pymysql://{userinfo(project, password)}@{db_host}/{project}"
+def sqlalchemy_url(project: str, password: str, db_host: str, database: str | None = None) -> str:
+    return f"mysql+pymysql://{userinfo(project, password)}@{db_host}/{database or project}"
 
 
 def transport_url(user: str, password: str, hosts: list[str], port: int = 5672) -> str:
@@ -29,19 +29,6 @@ def transport_url(user: str, password: str, hosts: list[str], port: int = 5672) 
 def ini_literal(value: str) -> str:
     """A value oslo.config reads back verbatim: `$` starts a substitution there, `$$` is one `$`."""
     return value.replace("$", "$$")
-
-
-# Options a project needs beyond the VIP binding and the HA backends, before the stack's own
-# `openstack.settings`. Glance's file store is the node's own disk: an image uploaded through
-# one controller is stored on that controller only; HA image storage (Ceph, Swift, a shared
-# filesystem mounted at the datadir) is set through `openstack.settings.glance`.
-PROJECT_DEFAULTS: dict[str, dict[str, dict[str, str]]] = {
-    "glance": {
-        "paste_deploy": {"flavor": "keystone"},
-        "glance_store": {"stores": "file,http", "default_store": "file",
-                         "filesystem_store_datadir": "/var/lib/glance/images/"},
-    },
-}
 
 
 def config_dir(project: str) -> str:
@@ -67,11 +54,34 @@ def init_defaults(project: str) -> str:
     return render_template("openstack-init-default.j2", config_dir=config_dir(project))
 
 
-def keystone_defaults(address: str, port: int = 5000, processes: int | None = None) -> str:
-    """keystone's uwsgi listens on the node's address; after --ini, so that --processes
-    overrides the ini file's `processes = 8`."""
-    args = f"--http-socket {address}:{port} --ini /etc/keystone/keystone-uwsgi.ini"
-    return render_template("keystone-default.j2", daemon_args=args + (f" --processes {processes}" if processes else ""))
+def uwsgi_defaults(unit: Unit, address: str | None, processes: int | None = None, conf_dir: str = "") -> str:
+    """A uwsgi unit's socket (`address`: one address, None: every address) and process count,
+    after --ini so that --processes overrides the ini file's. An init script that passes the
+    app its own --config-dir (neutron-api's PYARGV) gets the project's conf dir after it."""
+    assert unit.uwsgi_port and unit.uwsgi_ini
+    socket = f"{address or ''}:{unit.uwsgi_port}"
+    args = f"--http-socket {socket} --ini {unit.uwsgi_ini}" + (f" --processes {processes}" if processes else "")
+    return render_template("uwsgi-default.j2", unit=unit.name, socket=socket, daemon_args=args, config_dir=conf_dir)
+
+
+def unit_defaults(service: str, address: str | None, processes: int | None) -> list[tuple[str, str]]:
+    """(path, content) of /etc/default/<unit> for each unit of a service."""
+    info = SERVICES[service]
+    return [(init_defaults_path(u.defaults_name), uwsgi_defaults(u, address, processes, config_dir(info.project))
+             if u.uwsgi_port else init_defaults(info.project)) for u in info.units]
+
+
+def auth_options(project: str, password: str, auth_url: str, region: str, *, scoped: bool = True) -> dict[str, str]:
+    """Keystone credentials of a project's service user (in the "service" project)."""
+    options = {"auth_url": auth_url, "auth_type": "password", "user_domain_name": "Default",
+               "username": project, "password": ini_literal(password), "region_name": region}
+    if scoped:
+        options |= {"project_domain_name": "Default", "project_name": "service"}
+    return options
+
+
+# Sections that take a user but no project: heat's trustee acts through trusts.
+UNSCOPED_AUTH_SECTIONS = frozenset({"trustee"})
 
 
 def service_fragment(
@@ -79,50 +89,63 @@ def service_fragment(
     services: list[str],
     *,
     bind_host: str,
-    database_url: str | None,
+    database_urls: dict[tuple[str, str], str],
     transport: str | None,
     auth_url: str,
     service_password: str,
     region: str,
     memcached_servers: list[str] | None = None,
+    workers: int | None = None,
     extra_sections: dict[str, dict[str, str]] | None = None,
 ) -> str:
-    """The [section] option lines that bind a project's services to the VIP and the HA backends."""
+    """The [section] option lines that bind a project's services to the VIP and the HA backends:
+    the catalog's bindings, databases, auth sections and defaults, then `extra_sections`."""
+    info = PROJECTS[project]
     sections: dict[str, dict[str, str]] = {"DEFAULT": {}}
     for name in services:
-        info = SERVICES[name]
-        if info.project == project and info.bind_option:
-            section, option = info.bind_option
+        service = SERVICES[name]
+        if service.project == project and service.bind_option:
+            section, option = service.bind_option
             sections.setdefault(section, {})[option] = bind_host
-    if database_url:
-        sections["database"] = {"connection": database_url}
-    if transport:
+    for (section, option), url in database_urls.items():
+        sections.setdefault(section, {})[option] = url
+    if transport and info.uses_messaging:
         sections["DEFAULT"]["transport_url"] = transport
     if project != "keystone":
         sections["keystone_authtoken"] = {
-            "www_authenticate_uri": auth_url, "auth_url": auth_url, "auth_type": "password",
-            "project_domain_name": "Default", "user_domain_name": "Default",
-            "project_name": "service", "username": project, "password": ini_literal(service_password),
+            "www_authenticate_uri": auth_url,
             # The package's own conf says regionOne; keystone's endpoints are in the stack's region.
-            "region_name": region,
-        }
+            **auth_options(project, service_password, auth_url, region)}
+    for section in info.auth_sections:
+        sections.setdefault(section, {}).update(auth_options(
+            project, service_password, auth_url, region, scoped=section not in UNSCOPED_AUTH_SECTIONS))
     if memcached_servers:
         sections.setdefault("cache", {}).update({
             "enabled": "true", "backend": "oslo_cache.memcache_pool",
             "memcache_servers": ",".join(memcached_servers)})
         if "keystone_authtoken" in sections:
             sections["keystone_authtoken"]["memcached_servers"] = ",".join(memcached_servers)
-    for part in (PROJECT_DEFAULTS.get(project, {}), extra_sections or {}):
+    if workers:
+        for section, option in info.worker_options:
+            sections.setdefault(section, {})[option] = str(workers)
+    for part in (info.defaults, extra_sections or {}):
         for section, options in part.items():
             sections.setdefault(section, {}).update(options)
     return render_template("openstack-fragment.conf.j2", project=project,
                            sections={k: v for k, v in sections.items() if v})
 
 
-def database_sql(projects: list[str], passwords: dict[str, str]) -> str:
-    """CREATE DATABASE/USER statements; re-running them sets the same state again."""
+def database_urls(project: str, password: str, db_host: str) -> dict[tuple[str, str], str]:
+    """(section, option) -> URL of each database a project's config names."""
+    return {(section, option): sqlalchemy_url(project, password, db_host, database)
+            for database, section, option in PROJECTS[project].databases if section}
+
+
+def database_sql(databases: dict[str, str], passwords: dict[str, str]) -> str:
+    """CREATE DATABASE/USER statements for database -> user; re-running them sets the same
+    state again."""
     return render_template("openstack-databases.sql.j2", databases=[
-        {"name": p, "user": p, "password": _sql_string(passwords[p])} for p in projects])
+        {"name": db, "user": user, "password": _sql_string(passwords[user])} for db, user in databases.items()])
 
 
 def _sql_string(value: str) -> str:

@@ -6,21 +6,16 @@ from typing import Any
 import pulumi
 
 from .. import remote
-from ..catalog import OCF_OPENSTACK, SERVICES, database_projects, projects_of
+from ..catalog import SERVICES, databases_of, packages_of
 from ..drbd import DrbdVolume, DrbdVolumeArgs
 from ..models import StackConfig
 from ..pacemaker import PacemakerCluster, PacemakerClusterArgs
 from ..render import FileSpec, render_template
 from ..render.cib import Op, Primitive
-from ..render.openstack import (ADMIN_OPENRC, admin_openrc, database_sql, fragment_path, init_defaults,
-                                init_defaults_path, service_fragment, sqlalchemy_url, transport_url)
-from ..vip import Endpoint, OpenStackServiceVip, ServiceVipArgs
-from .projects import set_up_projects, share_keystone_keys
-
-
-def _service_primitive(name: str, agents: str) -> Primitive:
-    agent = OCF_OPENSTACK[name] if agents == "ocf-openstack" else f"systemd:{SERVICES[name].unit}"
-    return Primitive(f"p_{name}", agent, ops=(Op("monitor", "30s", timeout="30s"),))
+from ..render.openstack import ADMIN_OPENRC, admin_openrc, database_sql, sqlalchemy_url, transport_url
+from ..vip import OpenStackServiceVip, ServiceVipArgs
+from .projects import (linked_options, project_fragments, service_endpoints, service_primitives, set_up_projects,
+                       share_keystone_keys, unit_files)
 
 
 def _on_active(resource: str, body: str) -> str:
@@ -29,12 +24,17 @@ def _on_active(resource: str, body: str) -> str:
                            timeout_seconds=900)
 
 
-def build_active_passive(stack: StackConfig) -> dict[str, Any]:
+def build_active_passive(stack: StackConfig, parent: pulumi.Resource | None = None) -> dict[str, Any]:
+    """The topology's components, children of `parent` (the stack when None)."""
+
+    def child() -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent)
+
     assert stack.database and stack.messaging and stack.openstack  # checked by validate_stack
     db, mq, ops = stack.database, stack.messaging, stack.openstack
     hosts = {h.name: h for h in stack.hosts}
     cluster = PacemakerCluster("cluster", PacemakerClusterArgs(
-        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes]))
+        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes]), child())
 
     def on_drbd(name: str, vip_name: str, volume_name: str, service: Primitive, packages: list[str],
                 files: list[FileSpec], initial_data: str) -> OpenStackServiceVip:
@@ -42,10 +42,10 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
         vol = stack.volume(volume_name)
         volume = DrbdVolume(f"drbd-{vol.name}", DrbdVolumeArgs(
             vol, [hosts[n] for n in vol.nodes], cluster, packages=packages,
-            disable_units=[service.agent.removeprefix("systemd:")], files=files, initial_data=initial_data))
+            disable_units=[service.agent.removeprefix("systemd:")], files=files, initial_data=initial_data), child())
         return OpenStackServiceVip(name, ServiceVipArgs(
             stack.vip(vip_name), stack.networks, cluster, storage=volume, group_id=f"g_{name}",
-            services=[service]))
+            services=[service]), child())
 
     # MySQL on DRBD behind its VIP (seed: p_ip_mysql, p_fs_mysql, p_mysql in g_mysql).
     db_vip, db_vol = stack.vip(db.vip), stack.volume(db.volume)
@@ -72,14 +72,13 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
 
     # Databases and the queue user, created where the groups run.
     passwords = {p: s.get_secret_value() for p, s in ops.service_passwords.items()}
-    db_projects = database_projects(ops.services)
     provisioned: list[pulumi.Resource] = []
     for name in db_vol.nodes:
         node = remote.connect(hosts[name])
         provisioned.append(remote.run(
             f"mysql-{name}-databases", node,
             _on_active("p_mysql", render_template("scripts/mysql-provision.sh.j2", timeout_seconds=300)),
-            parent=mysql, depends_on=[mysql.cib], stdin=database_sql(db_projects, passwords), secret=True))
+            parent=mysql, depends_on=[mysql.cib], stdin=database_sql(databases_of(ops.services), passwords), secret=True))
     for name in mq_vol.nodes:
         node = remote.connect(hosts[name])
         provisioned.append(remote.run(
@@ -95,36 +94,22 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
     public_host = ops.public_endpoint_host or api_host
     auth_url = f"http://{api_host}:5000/v3"
     transport = transport_url(mq.user, mq.password.get_secret_value(), [str(mq_vip.address)])
-    fragments = [
-        FileSpec(fragment_path(project), service_fragment(
-            project, ops.services, bind_host=api_host,
-            database_url=sqlalchemy_url(project, passwords[project], str(db_vip.address))
-            if project in db_projects else None,
-            transport=None if project == "keystone" else transport,
-            auth_url=auth_url, service_password=passwords.get(project, ""), region=ops.region,
-            extra_sections=ops.settings.get(project, {})),
-            mode="0640", group=project, secret=True)
-        for project in projects_of(ops.services)
-    ] + [FileSpec(init_defaults_path(SERVICES[s].unit), init_defaults(SERVICES[s].project))
-         for s in ops.services if s != "keystone"]
-    units = [SERVICES[s].unit for s in ops.services]
+    # Chapter 2 has one active node: the services bind every address (the VIP's among them).
+    fragments = project_fragments(ops, bind_host=api_host, db_host=str(db_vip.address), transport=transport,
+                                  auth_url=auth_url, extra=linked_options(
+                                      ops, api_host=api_host, address=api_host, dhcp_agents=1))
+    fragments += unit_files(ops, ops.services, None)
     api_services = [s for s in ops.services if SERVICES[s].group == "api"]
     network_services = [s for s in ops.services if SERVICES[s].group == "network"]
-    endpoints = [
-        Endpoint(SERVICES[s].project, SERVICES[s].service_type or "", interface,
-                 f"http://{public_host if interface == 'public' else api_host}:{SERVICES[s].port}"
-                 f"{SERVICES[s].endpoint_path}")
-        for s in api_services if SERVICES[s].service_type and s != "keystone"
-        for interface in ("public", "internal", "admin")
-    ]
     api = OpenStackServiceVip("api", ServiceVipArgs(
         api_vip, stack.networks, cluster, group_id="g_services_api", files=fragments,
-        services=[_service_primitive(s, ops.resource_agents) for s in api_services],
-        packages=units, node_scripts={"keystone-keys": render_template("scripts/keystone-keys.sh.j2")}
+        services=[p for s in api_services for p in service_primitives(s, ops.resource_agents)],
+        packages=packages_of(ops.services), node_scripts={"keystone-keys": render_template("scripts/keystone-keys.sh.j2")}
         if "keystone" in ops.services else {},
-        depends_on=provisioned, endpoints=endpoints, region=ops.region,
+        depends_on=provisioned, region=ops.region,
+        endpoints=service_endpoints(api_services, public=f"http://{public_host}", internal=f"http://{api_host}"),
         admin_openrc=FileSpec(ADMIN_OPENRC, admin_openrc(
-            ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)))
+            ops.admin_password.get_secret_value(), auth_url, ops.region), mode="0600", secret=True)), child())
     keystone_ready: list[pulumi.Resource] = []
     if "keystone" in ops.services:
         imports = share_keystone_keys(cluster, api)
@@ -140,8 +125,8 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
     if network_services:
         OpenStackServiceVip("network", ServiceVipArgs(
             None, stack.networks, cluster, group_id="g_services_network",
-            services=[_service_primitive(s, ops.resource_agents) for s in network_services],
-            depends_on=[api.cib]))
+            services=[p for s in network_services for p in service_primitives(s, ops.resource_agents)],
+            depends_on=[api.cib]), child())
 
     return {
         "cluster_name": cluster.cluster_name,
@@ -151,5 +136,6 @@ def build_active_passive(stack: StackConfig) -> dict[str, Any]:
         "keystone_url": pulumi.Output.from_input(f"http://{public_host}:5000/v3"),
         "transport_url": pulumi.Output.secret(transport),
         "database_urls": pulumi.Output.secret({
-            p: sqlalchemy_url(p, passwords[p], str(db_vip.address)) for p in db_projects}),
+            db: sqlalchemy_url(user, passwords[user], str(db_vip.address), db)
+            for db, user in databases_of(ops.services).items()}),
     }

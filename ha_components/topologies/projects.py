@@ -1,6 +1,7 @@
-"""What the OpenStack projects need once their API VIP is up, in both topologies: keystone's
-keys shared by every controller; for each other project its database schema, its keystone
-service user, and its API answering through the VIP."""
+"""What the OpenStack projects need in both topologies, all read from the catalog: their config
+files, endpoints and Pacemaker primitives; once the API VIP is up, keystone's keys shared by
+every controller and, for each other project, its database schema, its keystone service user,
+and its API answering through the VIP."""
 from __future__ import annotations
 
 import json
@@ -9,12 +10,115 @@ from collections.abc import Sequence
 import pulumi
 
 from .. import remote
-from ..catalog import SCHEMA_SYNC, SERVICES, database_projects, projects_of
+from ..catalog import OCF_OPENSTACK, PROJECTS, SERVICES, database_projects, projects_of, units_of
+from ..models.openstack import OpenStackSpec
 from ..pacemaker import PacemakerCluster
-from ..render import render_template
-from ..vip import OpenStackServiceVip
+from ..render import FileSpec, render_template
+from ..render.cib import Op, Primitive
+from ..render.openstack import (database_urls, fragment_path, ini_literal, init_defaults_path, service_fragment,
+                                unit_defaults)
+from ..vip import Endpoint, OpenStackServiceVip, UnitSet
 
 TIMEOUT_SECONDS = 300
+
+
+def project_fragments(ops: OpenStackSpec, *, bind_host: str, db_host: str, transport: str, auth_url: str,
+                      memcached_servers: list[str] | None = None,
+                      extra: dict[str, dict[str, dict[str, str]]] | None = None) -> list[FileSpec]:
+    """Each project's config fragment: bindings, databases, queue, keystone, then the stack's
+    `openstack.settings` (after `extra`, the topology's per-node options)."""
+    passwords = {p: s.get_secret_value() for p, s in ops.service_passwords.items()}
+    files = []
+    for project in projects_of(ops.services):
+        sections: dict[str, dict[str, str]] = {}
+        for part in ((extra or {}).get(project, {}), ops.settings.get(project, {})):
+            for section, options in part.items():
+                sections.setdefault(section, {}).update(options)
+        files.append(FileSpec(fragment_path(project), service_fragment(
+            project, ops.services, bind_host=bind_host,
+            database_urls=database_urls(project, passwords[project], db_host), transport=transport,
+            auth_url=auth_url, service_password=passwords.get(project, ""), region=ops.region,
+            memcached_servers=memcached_servers, workers=ops.workers, extra_sections=sections),
+            mode="0640", group=project, secret=True))
+    return files
+
+
+def linked_options(ops: OpenStackSpec, *, api_host: str, address: str,
+                   dhcp_agents: int) -> dict[str, dict[str, dict[str, str]]]:
+    """Options that point a project at another one or at its node: the metadata proxy's secret
+    and address, the Linux bridge agent's VXLAN endpoint and provider interface, the DHCP agents
+    per network (the seed's chapter 3: every one of them), keystone for heat's clients."""
+    projects = projects_of(ops.services)
+    secret = {"metadata_proxy_shared_secret": ini_literal(ops.metadata_secret.get_secret_value())} \
+        if ops.metadata_secret else {}
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    if "nova" in projects:
+        out["nova"] = {"DEFAULT": {"my_ip": address}, "neutron": dict(secret)}
+    if "neutron" in projects:
+        out["neutron"] = {
+            "DEFAULT": {"dhcp_agents_per_network": str(dhcp_agents), "nova_metadata_host": api_host, **secret},
+            "vxlan": {"enable_vxlan": "true", "local_ip": address, "l2_population": "true"}}
+        if ops.provider_interface:
+            out["neutron"] |= {"linux_bridge": {"physical_interface_mappings": f"provider:{ops.provider_interface}"},
+                               "ml2_type_flat": {"flat_networks": "provider"}}
+    if "heat" in projects:
+        out["heat"] = {"clients_keystone": {"auth_uri": f"http://{api_host}:5000"}}
+    return out
+
+
+def unit_files(ops: OpenStackSpec, services: list[str], address: str | None) -> list[FileSpec]:
+    """/etc/default/<unit> of every unit: uwsgi's socket on `address` (None: every address) and
+    process count, the config dir of the others."""
+    return [FileSpec(path, content) for s in services for path, content in unit_defaults(
+        s, address, (ops.keystone_processes or ops.workers) if s == "keystone" else ops.workers)]
+
+
+def unit_dropins(services: list[str]) -> list[FileSpec]:
+    """systemd drop-ins of the units that clean up after themselves (catalog: exec_stop_post)."""
+    return [FileSpec(f"/etc/systemd/system/{u.name}.service.d/ha-openstack.conf", render_template(
+        "systemd-dropin.conf.j2", exec_stop_post=u.exec_stop_post))
+        for s in services for u in SERVICES[s].units if u.exec_stop_post]
+
+
+def unit_sets(services: list[str]) -> list[UnitSet]:
+    """One set per project: its units, restarted when its config fragment or one of their
+    /etc/default files changes (and only then)."""
+    projects = projects_of(services)
+    ordered: list[str] = []  # a project after those it starts after (catalog: starts_after)
+    while len(ordered) < len(projects):
+        ready = [p for p in projects if p not in ordered
+                 and all(a in ordered or a not in projects for a in PROJECTS[p].starts_after)]
+        assert ready, f"catalog: starts_after has a cycle among {projects}"
+        ordered += ready
+    out = []
+    for project in ordered:
+        members = [u for s in services if SERVICES[s].project == project for u in SERVICES[s].units]
+        out.append(UnitSet(project, [u.name for u in members],
+                           [fragment_path(project), *(init_defaults_path(u.defaults_name) for u in members)],
+                           after=PROJECTS[project].starts_after))
+    return out
+
+
+def service_endpoints(services: list[str], *, public: str, internal: str) -> list[Endpoint]:
+    """Keystone's catalog entries of every API but keystone's own (its bootstrap makes those);
+    `public` and `internal` are scheme://host (the public one https:// behind TLS)."""
+    return [Endpoint(SERVICES[s].project, SERVICES[s].service_type or "", interface,
+                     f"{public if interface == 'public' else internal}:{SERVICES[s].port}"
+                     f"{SERVICES[s].endpoint_path}")
+            for s in services if SERVICES[s].service_type and s != "keystone"
+            for interface in ("public", "internal", "admin")]
+
+
+def service_primitives(service: str, agents: str) -> list[Primitive]:
+    """A service under Pacemaker: the seed's one OCF agent, or one systemd primitive per unit
+    (p_<service> when it has one unit)."""
+    # Pacemaker's 20 s default is too short for a Python service on a loaded node: a stop that
+    # ran over it (the L3 agent's namespace cleanup) fenced the node on the lab.
+    ops = (Op("start", timeout="120s"), Op("stop", timeout="120s"), Op("monitor", "30s", timeout="30s"))
+    if agents == "ocf-openstack":
+        return [Primitive(f"p_{service}", OCF_OPENSTACK[service], ops=ops)]
+    units = SERVICES[service].unit_names
+    return [Primitive(f"p_{service if len(units) == 1 else unit}", f"systemd:{unit}", ops=ops) for unit in units]
 
 
 def share_keystone_keys(cluster: PacemakerCluster, api: OpenStackServiceVip) -> list[pulumi.Resource]:
@@ -32,17 +136,18 @@ def share_keystone_keys(cluster: PacemakerCluster, api: OpenStackServiceVip) -> 
 
 def set_up_projects(cluster: PacemakerCluster, api: OpenStackServiceVip, services: list[str], passwords: dict[str, str], *,
                     db_host: str, db_port: int, api_host: str, openrc: str,
-                    keystone_ready: Sequence[pulumi.Resource]) -> pulumi.Resource | None:
+                    keystone_ready: Sequence[pulumi.Resource], late_units: Sequence[UnitSet] = ()) -> pulumi.Resource | None:
     """Schemas, service users and a readiness check on the cluster's first node (it holds
-    the admin openrc). Returns the readiness check, None when keystone is all there is."""
+    the admin openrc); then `late_units` on every node (active/active: the services that need
+    their schema when they start). Returns the readiness check, None when keystone is all there is."""
     projects = [p for p in projects_of(services) if p != "keystone"]
     if not projects:
         return None
     node = cluster.cib_node
     schemas = [remote.run(f"{project}-schema", node, render_template(
-        "scripts/project-schema.sh.j2", project=project, command=SCHEMA_SYNC[project], db_host=db_host,
+        "scripts/project-schema.sh.j2", project=project, commands=PROJECTS[project].schema, db_host=db_host,
         db_port=db_port, timeout_seconds=TIMEOUT_SECONDS), parent=api, depends_on=[api.cib])
-        for project in database_projects(services) if project in SCHEMA_SYNC]
+        for project in database_projects(services) if PROJECTS[project].schema]
     assert api.openrc is not None
     users = remote.run("service-users", node, render_template(
         "scripts/service-users.sh.j2", openrc=openrc, timeout_seconds=TIMEOUT_SECONDS),
@@ -50,6 +155,8 @@ def set_up_projects(cluster: PacemakerCluster, api: OpenStackServiceVip, service
         stdin=json.dumps({p: passwords[p] for p in projects}) + "\n", secret=True)
     urls = [f"http://{api_host}:{SERVICES[s].port}/" for s in services
             if SERVICES[s].port and SERVICES[s].project in projects]
+    set_up = [*schemas, users, *([api.endpoints] if api.endpoints else [])]
+    started = api.start_units(list(late_units), set_up) if late_units else []
     return remote.run("api-ready", node, render_template(
         "scripts/api-ready.sh.j2", urls=urls, timeout_seconds=TIMEOUT_SECONDS), parent=api,
-        depends_on=[*schemas, users, *([api.endpoints] if api.endpoints else [])])
+        depends_on=[*set_up, *started])

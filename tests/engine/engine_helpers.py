@@ -380,6 +380,31 @@ class EngineStack:
     def destroy(self, config=None) -> EngineDestroy:
         return destroy_stack(self.project_dir, self.stack_name, config, self.env, root=self.root)
 
+    def config(self, config=None) -> dict[str, Any]:
+        """The stack's config as `pulumi config --show-secrets --json` gives it: key -> value.
+        Pass the stack file of the last `up` when it is not the project's own (each workspace
+        copies the project, its stacks/ included, again)."""
+        return {k: v.value for k, v in self._ws(config).stack.get_all_config().items()}
+
+    def set_secret(self, path: str, value: str, config=None) -> Path:
+        """`pulumi config set --path --secret PATH` with the value on stdin (never on a command
+        line); returns the stack file it wrote, whose `secure:` value any stack with the same
+        encryptionsalt and passphrase decrypts."""
+        ws = self._ws(config)
+        subprocess.run(["pulumi", "config", "set", "--path", "--secret", f"{ws.project}:{path}",
+                        "--stack", self.stack_name], input=value, cwd=ws.work_dir, env=ws.env,
+                       capture_output=True, text=True, check=True)
+        config_dir = _project_settings(ws.work_dir).get("stackConfigDir", ".")
+        return ws.work_dir / config_dir / f"Pulumi.{self.stack_name}.yaml"
+
+    def export_text(self) -> str:
+        """`pulumi stack export` as an operator runs it, without --show-secrets (the automation
+        API's export_stack always shows them)."""
+        ws = self._ws(None)
+        done = subprocess.run(["pulumi", "stack", "export", "--stack", self.stack_name], cwd=ws.work_dir,
+                              env=ws.env, capture_output=True, text=True, check=True)
+        return done.stdout
+
     def resources(self) -> list[dict[str, Any]]:
         deployment = self._ws(None).stack.export_stack().deployment or {}
         return list(deployment.get("resources") or [])

@@ -39,6 +39,19 @@ def test_language_host_is_the_upstream_python_host() -> None:
     assert "\tdep\tgithub.com/pulumi/pulumi/sdk/v3\tv3.259.0" in info, info
 
 
+def test_yaml_language_host_is_upstream_pulumi_yaml_with_only_our_listed_patches() -> None:
+    env = toolchain_env()
+    host = shutil.which("pulumi-language-yaml", path=env["PATH"])
+    assert host, "tools/pulumi-toolchain install puts pulumi-language-yaml beside pulumi"
+    info = build_info(Path(host))
+    assert "\tpath\tgithub.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml\n" in info, info
+    assert "\tmod\tgithub.com/pulumi/pulumi-yaml\tv1.25.0" in info, info
+    # The pulumi SDK it was released with, not ours: v1.25.0 does not compile against v3.259.0.
+    assert "\tdep\tgithub.com/pulumi/pulumi/pkg/v3\tv3.206.0" in info, info
+    patches = sorted(p.name for p in (REPO / "tools" / "pulumi-toolchain.d" / "yaml-patches").glob("*.patch"))
+    assert patches == ["use-engine-schema-loader.patch"]
+
+
 def test_no_engine_code_of_our_own_is_left() -> None:
     ours = REPO / "tools" / "pulumi-toolchain.d"
     assert not ours.exists() or not [p for p in ours.rglob("*") if p.suffix in (".go", ".mod", ".sum")]

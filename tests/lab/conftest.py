@@ -6,14 +6,15 @@ broken test environment, not an optional feature.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 import pytest
 
@@ -22,6 +23,16 @@ LAB = REPO / "tools" / "lab"
 NODES = ["ctl1", "ctl2", "ctl3"]
 STACK_AA = "lab-aa"
 STACK_AA_FILE = REPO / "stacks" / f"Pulumi.{STACK_AA}.yaml"
+
+
+def lab_aa_core_text() -> str:
+    """stacks/Pulumi.lab-aa.yaml with keystone and glance only: for the tests of the HA machinery
+    (changes, destroy), which the other services would only make slower. test_deploy_aa.py
+    deploys the whole plane."""
+    text = STACK_AA_FILE.read_text()
+    core, n = re.subn(r"services: \[[^\]]*\]", "services: [keystone, glance-api]", text, count=1)
+    assert n == 1, "no openstack.services list in the lab stack"
+    return core
 
 sys.path.insert(0, str(REPO / "tests" / "engine"))
 from engine_helpers import EngineStack, EngineUp, toolchain_env  # noqa: E402
@@ -126,9 +137,12 @@ class StackDeployment:
 
 
 @contextmanager
-def deployed_stack(root: Path, stack_name: str = STACK_AA, kernel: bool = False) -> Iterator[StackDeployment]:
+def deployed_stack(root: Path, stack_name: str = STACK_AA, kernel: bool = False,
+                   stack_file: Path | None = None,
+                   around_up: Callable[[], ContextManager[Any]] | None = None) -> Iterator[StackDeployment]:
     """`tools/lab reset` of the tier, a cold `pulumi up` of the stack through the real engine;
-    reset again at the end.
+    reset again at the end. `stack_file` replaces stacks/Pulumi.<stack_name>.yaml (a variant
+    built by the test); `around_up` is entered just before the cold `up` and left after it.
 
     HA_LAB_KEEP_DEPLOYMENT=DIR (development only): keep the engine state in DIR, deploy only
     when DIR has none yet, and leave the cluster running at the end, so that a drill can be
@@ -149,7 +163,8 @@ def deployed_stack(root: Path, stack_name: str = STACK_AA, kernel: bool = False)
     reset_s = time.monotonic() - start
     stack = EngineStack(REPO, stack_name, root)
     try:
-        up = stack.up(REPO / "stacks" / f"Pulumi.{stack_name}.yaml")
+        with around_up() if around_up else nullcontext():
+            up = stack.up(stack_file or REPO / "stacks" / f"Pulumi.{stack_name}.yaml")
         if keep:
             (root / "machine-id").write_text(on("ctl1", "cat /etc/machine-id", kernel=kernel).stdout.strip())
         yield StackDeployment(stack, up, reset_s)

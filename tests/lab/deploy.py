@@ -7,9 +7,9 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
-from .conftest import NODES, REPO, EngineUp, deployed_stack, on, output
+from .conftest import NODES, REPO, EngineStack, EngineUp, deployed_stack, on, output
 
 
 def ssh_logins(node: str, kernel: bool = False) -> int:
@@ -21,29 +21,34 @@ def ssh_logins(node: str, kernel: bool = False) -> int:
 
 @dataclass
 class Deployment:
+    stack: EngineStack
     first: EngineUp
     second: EngineUp
     logins_during_second: dict[str, int]
     resources: int
+    stack_file: Path  # the stack config both `up`s used
 
     def output(self, key: str) -> Any:
         return output(self.first, key)
 
 
-def deployed(stack_name: str, work: Path, kernel: bool = False) -> Iterator[Deployment]:
+def deployed(stack_name: str, work: Path, kernel: bool = False, stack_file: Path | None = None,
+             around_up: Callable[[], ContextManager[Any]] | None = None) -> Iterator[Deployment]:
     """For a module fixture: a fresh deployment (conftest.deployed_stack), then a second `up`
     that must change nothing; the tier is reset again at the end."""
-    with deployed_stack(work, stack_name, kernel=kernel) as deployment:
+    stack_file = stack_file or REPO / "stacks" / f"Pulumi.{stack_name}.yaml"
+    with deployed_stack(work, stack_name, kernel=kernel, stack_file=stack_file,
+                        around_up=around_up) as deployment:
         stack, first = deployment.stack, deployment.first
         before = {n: ssh_logins(n, kernel) for n in NODES}
-        second = stack.up(REPO / "stacks" / f"Pulumi.{stack_name}.yaml")
+        second = stack.up(stack_file)
         logins = {n: ssh_logins(n, kernel) - before[n] - 1 for n in NODES}
         # The engine counts resources without the provider instance the state also holds.
         resources = len([r for r in stack.resources() if not r["type"].startswith("pulumi:providers:")])
         print(f"\n{stack_name}: reset {deployment.reset_seconds:.1f}s, cold up {first.seconds:.1f}s, "
               f"no-op up {second.seconds:.1f}s, {resources} resources in the state, "
               f"summaries {first.summary} / {second.summary}")
-        yield Deployment(first, second, logins, resources)
+        yield Deployment(stack, first, second, logins, resources, stack_file)
 
 
 RUNNING_ROLES = {"Started", "Promoted", "Unpromoted", "Master", "Slave"}

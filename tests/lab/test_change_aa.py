@@ -1,6 +1,6 @@
 """Issue 5, active/active: changes after the first deployment, then destroy and rebuild.
 
-One deployment of stacks/Pulumi.lab-aa.yaml for the module (a freshly reset lab), then in
+One deployment of stacks/Pulumi.lab-aa.yaml (keystone and glance only: conftest.lab_aa_core_text) for the module (a freshly reset lab), then in
 order: one HAProxy setting changed, one Galera setting changed, `pulumi destroy`, and a
 new `pulumi up` on the same hosts. Each step is a real engine run over SSH.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from engine_helpers import EngineStack, completed_steps  # tests/engine: on sys.path (conftest)
 
-from .conftest import NODES, STACK_AA_FILE as STACK_FILE, deployed_lab_aa, on
+from .conftest import NODES, STACK_AA_FILE as STACK_FILE, deployed_lab_aa, lab_aa_core_text, on
 from .deploy import admin_token
 
 pytestmark = [pytest.mark.lab]
@@ -39,7 +39,7 @@ class Lab:
 
     def current(self, name: str = "current") -> Path:
         """The lab stack with every edit so far, written to `<tmp>/<name>.yaml`."""
-        text = STACK_FILE.read_text()
+        text = lab_aa_core_text()
         for section, line in self.edits:
             key = f"  ha-openstack:{section}:\n"
             assert key in text, f"{section} is not in {STACK_FILE}"
@@ -52,7 +52,9 @@ class Lab:
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lab-aa-change")
-    with deployed_lab_aa(tmp / "engine") as aa:
+    core = tmp / "core.yaml"
+    core.write_text(lab_aa_core_text())
+    with deployed_lab_aa(tmp / "engine", stack_file=core) as aa:
         stack = aa.stack
         resources = len([r for r in stack.resources() if not r["type"].startswith("pulumi:providers:")])
         timings = {"cold up": aa.first.seconds}

@@ -20,14 +20,18 @@ import pytest
 
 from .conftest import NODES, addr, lab, on
 from .deploy import OPENRC, admin_token, assert_cluster_running, crm_mon, deployed
+from .openstack_checks import (group_node, openstack_cloud, router_answers, router_with_tenant_network,
+                               wait_for_agents, wait_until)
 
 pytestmark = [pytest.mark.lab]
 
 STACK = "lab-aa"
 VIP = "10.77.1.110"
-# HAProxy's listeners by default: Galera and the services the stack deploys (keystone, glance).
+# HAProxy's listeners by default: Galera and the APIs the stack deploys (the seed's whole plane).
 DEPLOYED_LISTENERS = ("galera_cluster", "keystone_public_cluster", "keystone_admin_cluster",
-                      "glance_api_cluster")
+                      "glance_api_cluster", "placement_api_cluster", "nova_compute_api_cluster",
+                      "nova_metadata_api_cluster", "neutron_api_cluster", "cinder_api_cluster",
+                      "heat_api_cluster")
 
 
 # Module scope: one deployment for this module, and its teardown (reset) runs when the
@@ -177,6 +181,85 @@ def test_glance_stores_an_image_through_the_vip_and_every_controller_knows_it(aa
         glance("DELETE", f"/v2/images/{image_id}").close()
     # The operator's openrc on ctl1 reaches glance through the catalog too.
     on("ctl1", f". {OPENRC} && openstack image list -f value -c Name >/dev/null", timeout=120)
+
+
+# --- the OpenStack plane, through the VIP with openstacksdk (the clients users use) -----------
+
+def test_nova_schedulers_and_conductors_up_on_every_controller_and_both_cells_mapped(aa):
+    cloud = openstack_cloud()
+    services = {(s.binary, s.host): s.state for s in cloud.compute.services()}
+    for binary in ("nova-scheduler", "nova-conductor"):
+        for n in NODES:
+            assert services.get((binary, n)) == "up", f"{binary} on {n}: {services}"
+    list(cloud.placement.resource_providers())  # placement answers through the VIP (none: no compute)
+    cells = on("ctl1", "runuser -u nova -- nova-manage cell_v2 list_cells").stdout
+    assert " cell0 " in cells and " cell1 " in cells, cells
+
+
+def test_network_agents_l2_and_dhcp_everywhere_one_l3_and_one_metadata(aa):
+    agents = wait_for_agents(openstack_cloud())
+    for kind in ("Linux bridge agent", "DHCP agent"):
+        assert sorted(a.host for a in agents if a.agent_type == kind and a.is_alive) == NODES, kind
+    for kind in ("L3 agent", "Metadata agent"):
+        alive = [a.host for a in agents if a.agent_type == kind and a.is_alive]
+        assert len(alive) == 1, f"{kind}: {alive}"
+    where = group_node("p_neutron-l3-agent")
+    assert [a.host for a in agents if a.agent_type == "L3 agent" and a.is_alive] == [where]
+
+
+def test_cinder_scheduler_and_heat_engine_up(aa):
+    cloud = openstack_cloud()
+    volume = {(s.binary, s.host.split("@")[0]): s.state for s in cloud.block_storage.services()}
+    for n in NODES:
+        assert volume.get(("cinder-scheduler", n)) == "up", volume
+    engines = cloud.orchestration.get("/services").json()["services"]
+    assert sorted({e["host"] for e in engines if e["status"] == "up"}) == NODES, engines
+
+
+def test_heat_creates_and_deletes_a_network_stack(aa):
+    cloud = openstack_cloud()
+    name = f"ha-e2e-{uuid.uuid4().hex[:8]}"
+    template = {"heat_template_version": "2018-08-31",
+                "resources": {"net": {"type": "OS::Neutron::Net", "properties": {"name": name}}}}
+    stack = cloud.orchestration.create_stack(name=name, template=template)
+    stack = cloud.orchestration.wait_for_status(stack, "CREATE_COMPLETE", failures=["CREATE_FAILED"], wait=300)
+    assert cloud.network.find_network(name) is not None
+    cloud.orchestration.delete_stack(stack)
+    cloud.orchestration.wait_for_delete(stack, wait=300)
+    assert cloud.network.find_network(name) is None
+
+
+def test_a_router_on_the_provider_network_answers_and_follows_the_l3_agent(aa):
+    cloud = openstack_cloud()
+    tenant = router_with_tenant_network(cloud)
+    router_id, gateway_ip, network_id = tenant
+    # A DHCP port on every DHCP agent (dhcp_agents_per_network = 3)
+    dhcp = wait_until(lambda: sorted(p.binding_host_id for p in cloud.network.ports(
+        network_id=network_id, device_owner="network:dhcp")), NODES, "a DHCP port on every controller")
+    assert dhcp == NODES
+    seconds = router_answers(router_id, gateway_ip, network_id)
+    print(f"\nrouter {router_id}: answered on {gateway_ip} after {seconds:.1f}s")
+    # Move g_services_network: the router is rebuilt on the new node, nothing left on the old one.
+    before = group_node("p_neutron-l3-agent")
+    target = next(n for n in NODES if n != before)
+    on("ctl1", f"crm_resource --move --resource g_services_network --node {target}")
+    try:
+        t0 = time.monotonic()
+        wait_until(lambda: group_node("p_neutron-l3-agent"), target, "g_services_network on the new node")
+        seconds = router_answers(router_id, gateway_ip, network_id, host=target)
+        print(f"router {router_id}: answered again {time.monotonic() - t0:.1f}s after the move to {target}")
+        assert router_id not in on(before, "ip netns list").stdout, f"qrouter-{router_id} left on {before}"
+        agents = wait_for_agents(cloud)
+        assert [a.host for a in agents if a.agent_type == "Metadata agent" and a.is_alive] == [target]
+    finally:
+        on("ctl1", "crm_resource --clear --resource g_services_network")
+
+
+def test_ceilometer_central_agent_runs_on_one_controller(aa):
+    where = group_node("p_ceilometer-agent-central")
+    for n in NODES:
+        active = on(n, "systemctl is-active ceilometer-agent-central", check=False).stdout.strip()
+        assert active == ("active" if n == where else "inactive"), f"{n}: {active}"
 
 
 def test_zz_fencing_reboots_a_controller_that_comes_back_with_its_services(aa):

@@ -23,6 +23,7 @@ from .conftest import NODES, REPO, STACK_AA_FILE, DrillRecord, deployed_lab_aa, 
 from .drills import (Consumer, Publisher, SqlWriter, admin_password, amqp_params, crm_mon, drill_table,
                      galera_status, haproxy_server_status, last_fenced, power_on, resource_node, sql_rows,
                      sql_url, sql_works, token, until, until_acks, wait_healthy)
+from .openstack_checks import openstack_cloud, router_answers, router_with_tenant_network
 
 pytestmark = [pytest.mark.lab, pytest.mark.drills]
 
@@ -184,6 +185,27 @@ def test_api_vip_loss(aa, drill_record):
     drill_record.notes["VIP to"] = moved_to
     power_on(victim, lost_at)
     wait_healthy()
+
+
+def test_l3_agent_node_loss(aa, drill_record):
+    """The node running g_services_network (the L3 and metadata agents) is powered off: a
+    survivor's L3 agent hosts the router again and its tenant address answers from every
+    surviving DHCP namespace; the returning node hosts nothing."""
+    cloud = openstack_cloud()
+    router_id, gateway, network_id = router_with_tenant_network(cloud)
+    router_answers(router_id, gateway, network_id)
+    victim = resource_node(crm_mon(), "p_neutron-l3-agent")
+    drill_record.notes["killed"] = victim
+    others = [n for n in NODES if n != victim]
+    lost_at = time.time()
+    lab("kill", victim)
+    drill_record.failover_s = router_answers(router_id, gateway, network_id, nodes=others, timeout=300)
+    moved_to = resource_node(crm_mon(others), "p_neutron-l3-agent")
+    assert moved_to in others and f"qrouter-{router_id}" in on(moved_to, "ip netns list").stdout
+    drill_record.notes["router to"] = moved_to
+    power_on(victim, lost_at)
+    wait_healthy()
+    assert f"qrouter-{router_id}" not in on(victim, "ip netns list").stdout, f"a router namespace on {victim}"
 
 
 def test_network_partition(aa, db, drill_record):

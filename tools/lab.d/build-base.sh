@@ -48,6 +48,21 @@ keystone keystone/create-admin-tenant boolean false
 keystone keystone/register-endpoint boolean false
 keystone keystone/dbconfig-install boolean false
 D
+# The same for the other projects: the stacks write their configs, databases and endpoints.
+for p in nova placement neutron cinder heat; do
+  for q in configure_db configure_api-endpoint configure_rabbit configure_ksat; do
+    echo "$p $p/$q boolean false"
+  done
+done >> "$target/tmp/debconf.sel"
+cat >> "$target/tmp/debconf.sel" <<'D'
+nova novaapi/configure_db boolean false
+nova nova/configure_neutron boolean false
+nova nova/configure_placement boolean false
+neutron neutron/configure_nova boolean false
+neutron-metadata neutron-metadata/configure boolean false
+heat heat/configure_with_debconf boolean false
+ceilometer ceilometer/configure_rabbit boolean false
+D
 
 mapfile -t pkgs < <(grep -v -e '^\s*#' -e '^\s*$' "$pkgfile")
 failed=()
