@@ -187,6 +187,26 @@ def test_api_vip_loss(aa, drill_record):
     wait_healthy()
 
 
+def test_l3_group_move(aa, drill_record):
+    """g_services_network moved to another node (crm_resource --move, then clear): the router
+    is rebuilt there and answers, the metadata agent alive there, nothing left on the old node."""
+    cloud = openstack_cloud()
+    router_id, gateway, network_id = router_with_tenant_network(cloud)
+    router_answers(router_id, gateway, network_id)
+    before = resource_node(crm_mon(), "p_neutron-l3-agent")
+    target = next(n for n in NODES if n != before)
+    drill_record.notes["moved"] = f"{before} -> {target}"
+    on("ctl1", f"crm_resource --move --resource g_services_network --node {target}")
+    try:
+        drill_record.failover_s = router_answers(router_id, gateway, network_id, host=target, timeout=300)
+        assert f"qrouter-{router_id}" not in on(before, "ip netns list").stdout, f"a router namespace left on {before}"
+        agents = [a for a in cloud.network.agents() if a.agent_type == "Metadata agent" and a.is_alive]
+        assert [a.host for a in agents] == [target], agents
+    finally:
+        on("ctl1", "crm_resource --clear --resource g_services_network", check=False)
+    wait_healthy()
+
+
 def test_l3_agent_node_loss(aa, drill_record):
     """The node running g_services_network (the L3 and metadata agents) is powered off: a
     survivor's L3 agent hosts the router again and its tenant address answers from every
