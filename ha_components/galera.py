@@ -136,7 +136,7 @@ class GaleraCluster(pulumi.ComponentResource):
         self.address = pulumi.Output.from_input(f"{args.vip_address}:{args.vip_port}")
         # Through the VIP (HAProxy's galera listener: one writer, the others backups).
         self.database_urls = pulumi.Output.secret({
-            db: sqlalchemy_url(user, args.users[user], _host_port(args.vip_address, args.vip_port), db)
+            db: sqlalchemy_url(user, args.users[user], host_port(args.vip_address, args.vip_port), db)
             for db, user in databases.items()})
         self.register_outputs({"cluster_name": self.cluster_name, "size": self.size,
                                "address": self.address, "database_urls": self.database_urls})
@@ -153,5 +153,6 @@ class GaleraCluster(pulumi.ComponentResource):
                                timeout_seconds=spec.timeout_seconds)
 
 
-def _host_port(host: str, port: int) -> str:
+def host_port(host: str, port: int) -> str:
+    """`host` or `host:port` for a database URL (3306 is MariaDB's default)."""
     return host if port == 3306 else f"{host}:{port}"

@@ -9,7 +9,7 @@ import pulumi
 from .. import remote
 from ..catalog import (EVERYWHERE, PROJECTS, SERVICES, database_projects, databases_of, packages_of,
                        pacemaker_groups, projects_of)
-from ..galera import GaleraCluster, GaleraClusterArgs
+from ..galera import GaleraCluster, GaleraClusterArgs, host_port
 from ..haproxy import HaproxyFrontend, HaproxyFrontendArgs
 from ..models import StackConfig
 from ..models.active_active import controllers, frontend_plan, public_base
@@ -71,7 +71,7 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
         messaging = {p: oslo_messaging_settings(mq) for p in projects_of(ops.services) if PROJECTS[p].uses_messaging}
         node_files[name] = [
             FileSpec(MEMCACHED_CONF, memcached_conf(mc, str(hosts[name].addresses[mc.link]))),
-            *project_fragments(ops, bind_host=address, db_host=_host_port(vip_host, galera_port),
+            *project_fragments(ops, bind_host=address, db_host=host_port(vip_host, galera_port),
                                transport=transport, auth_url=auth_url, memcached_servers=mc_servers,
                                extra=_merge_projects(messaging, extra, {p: PROXY_HEADERS for p in projects_of(ops.services)}
                                                      if lb.tls else {})),
@@ -137,10 +137,6 @@ def _merge_projects(*parts: dict[str, dict[str, dict[str, str]]]) -> dict[str, d
             for section, options in sections.items():
                 out.setdefault(project, {}).setdefault(section, {}).update(options)
     return out
-
-
-def _host_port(host: str, port: int) -> str:
-    return host if port == 3306 else f"{host}:{port}"
 
 
 def _transport(spec, hosts) -> str:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pulumi
 
 from .. import remote
-from ..catalog import OCF_OPENSTACK, PROJECTS, SERVICES, database_projects, projects_of, units_of
+from ..catalog import OCF_OPENSTACK, PROJECTS, SERVICES, database_projects, projects_of
 from ..models.openstack import OpenStackSpec
 from ..pacemaker import PacemakerCluster
 from ..render import FileSpec, render_template
