@@ -24,6 +24,9 @@ class Unit:
     uwsgi_ini: str | None = None
     package: str = ""  # the Debian package shipping it, when not named like the unit
     exec_stop_post: str = ""  # run by systemd after the unit stopped (a systemd drop-in)
+    # A script of render/files run by systemd once the unit started (a drop-in's ExecStartPost;
+    # its failure is logged, not fatal), installed in /usr/local/sbin.
+    start_post_script: str = ""
     init_name: str = ""  # its init script's NAME (/etc/default/<NAME>), when not the unit's
 
     @property
@@ -101,11 +104,13 @@ SERVICES: dict[str, ServiceInfo] = {s.name: s for s in [
     ServiceInfo("neutron-linuxbridge-agent", "neutron", (Unit("neutron-linuxbridge-agent"),), "network"),
     ServiceInfo("neutron-dhcp-agent", "neutron", (Unit("neutron-dhcp-agent"),), "network"),
     # A stopped L3 agent leaves its routers' namespaces (and their addresses) behind: on the
-    # node the group moved away from they would answer beside the new ones.
+    # node the group moved away from they would answer beside the new ones. A started one
+    # takes over the routers of the others (nothing in neutron 21 moves them: ha-l3-takeover).
     ServiceInfo("neutron-l3-agent", "neutron", (Unit("neutron-l3-agent", exec_stop_post=(
         "/usr/bin/neutron-netns-cleanup --config-file=/etc/neutron/neutron.conf"
         " --config-file=/etc/neutron/l3_agent.ini --config-dir=/etc/neutron/neutron.conf.d"
-        " --agent-type=l3 --force")),), "network", active_active="g_services_network"),
+        " --agent-type=l3 --force"), start_post_script="ha-l3-takeover"),), "network",
+        active_active="g_services_network"),
     ServiceInfo("neutron-metadata-agent", "neutron", (Unit("neutron-metadata-agent"),), "network",
                 active_active="g_services_network"),
     ServiceInfo("cinder-api", "cinder", (_api(8776, "/etc/cinder/cinder-api-uwsgi.ini", "cinder-api"),), "api",
@@ -156,10 +161,11 @@ PROJECTS: dict[str, ProjectInfo] = {p.name: p for p in [
                                 ("DEFAULT", "metadata_workers"), ("DEFAULT", "osapi_compute_workers"))),
     ProjectInfo("neutron", databases=(("neutron", "database", "connection"),),
                 schema=("neutron-db-manage upgrade heads",), auth_sections=("nova",),
-                # Routers move to the L3 agent alive (Pacemaker runs one) 20 s after the last
-                # report of the one that died; every DHCP agent serves every network anyway.
+                # An agent is shown dead 20 s after its last report. Routers follow the one L3
+                # agent Pacemaker runs by ha-l3-takeover, not by the server's rescheduling (not
+                # run under uwsgi); every DHCP agent serves every network anyway.
                 defaults={"DEFAULT": {"core_plugin": "ml2", "service_plugins": "router",
-                                      "interface_driver": "linuxbridge", "allow_automatic_l3agent_failover": "true",
+                                      "interface_driver": "linuxbridge",
                                       "agent_down_time": "20", "allow_automatic_dhcp_failover": "false",
                                       "notify_nova_on_port_status_changes": "true",
                                       "notify_nova_on_port_data_changes": "true"},

@@ -405,6 +405,10 @@ def test_example_stack_keeps_l3_and_metadata_agents_under_pacemaker():
     dropin = program.commands["services-network-controller1-etc-systemd-system-neutron-l3-agent-service-d-ha-openstack-conf"]
     assert "--agent-type=l3 --force" in unwrap_rpc_secret(dropin.inputs["stdin"]) or \
         "--agent-type=l3 --force" in dropin.create
+    # and, started, takes the routers of the other L3 agents (ha-l3-takeover, executable)
+    takeover = program.commands["services-network-controller1-usr-local-sbin-ha-l3-takeover"]
+    assert "/v2.0/agents/" in unwrap_rpc_secret(takeover.inputs["stdin"]) and "0755" in takeover.create
+    assert "ExecStartPost=-/usr/local/sbin/ha-l3-takeover" in unwrap_rpc_secret(dropin.inputs["stdin"])
     assert program.before("api-cib", "services-network-cib")
     assert program.before("api-ready", "services-network-cib")
 

@@ -13,7 +13,7 @@ from .. import remote
 from ..catalog import OCF_OPENSTACK, PROJECTS, SERVICES, database_projects, projects_of
 from ..models.openstack import OpenStackSpec
 from ..pacemaker import PacemakerCluster
-from ..render import FileSpec, render_template
+from ..render import FileSpec, render_template, static_file
 from ..render.cib import Op, Primitive
 from ..render.openstack import (database_urls, fragment_path, ini_literal, init_defaults_path, service_fragment,
                                 unit_defaults)
@@ -73,11 +73,24 @@ def unit_files(ops: OpenStackSpec, services: list[str], address: str | None) -> 
         s, address, (ops.keystone_processes or ops.workers) if s == "keystone" else ops.workers)]
 
 
+# Pacemaker's 20 s default is too short for a Python service on a loaded node: a stop that
+# ran over it (the L3 agent's namespace cleanup) fenced the node on the lab.
+PACEMAKER_OP_TIMEOUT_S = 120
+# systemd's stop timeout of a unit that cleans up after itself (its ExecStopPost counts): the
+# L3 agent's own 15 s cut neutron-netns-cleanup short on a loaded lab and left its router
+# namespace behind; under Pacemaker's stop timeout so that systemd, not a fence, ends a hang.
+UNIT_STOP_TIMEOUT_S = PACEMAKER_OP_TIMEOUT_S - 20
+
+
 def unit_dropins(services: list[str]) -> list[FileSpec]:
-    """systemd drop-ins of the units that clean up after themselves (catalog: exec_stop_post)."""
-    return [FileSpec(f"/etc/systemd/system/{u.name}.service.d/ha-openstack.conf", render_template(
-        "systemd-dropin.conf.j2", exec_stop_post=u.exec_stop_post))
-        for s in services for u in SERVICES[s].units if u.exec_stop_post]
+    """systemd drop-ins of the units that run something after they start or stop (catalog:
+    exec_stop_post, start_post_script), and the scripts they start."""
+    units = [u for s in services for u in SERVICES[s].units if u.exec_stop_post or u.start_post_script]
+    scripts = {u.start_post_script: f"/usr/local/sbin/{u.start_post_script}" for u in units if u.start_post_script}
+    return [*(FileSpec(f"/etc/systemd/system/{u.name}.service.d/ha-openstack.conf", render_template(
+        "systemd-dropin.conf.j2", exec_stop_post=u.exec_stop_post, stop_timeout_s=UNIT_STOP_TIMEOUT_S,
+        exec_start_post=scripts.get(u.start_post_script, ""))) for u in units),
+        *(FileSpec(path, static_file(name), mode="0755") for name, path in scripts.items())]
 
 
 def unit_sets(services: list[str]) -> list[UnitSet]:
@@ -112,9 +125,8 @@ def service_endpoints(services: list[str], *, public: str, internal: str) -> lis
 def service_primitives(service: str, agents: str) -> list[Primitive]:
     """A service under Pacemaker: the seed's one OCF agent, or one systemd primitive per unit
     (p_<service> when it has one unit)."""
-    # Pacemaker's 20 s default is too short for a Python service on a loaded node: a stop that
-    # ran over it (the L3 agent's namespace cleanup) fenced the node on the lab.
-    ops = (Op("start", timeout="120s"), Op("stop", timeout="120s"), Op("monitor", "30s", timeout="30s"))
+    ops = (Op("start", timeout=f"{PACEMAKER_OP_TIMEOUT_S}s"), Op("stop", timeout=f"{PACEMAKER_OP_TIMEOUT_S}s"),
+           Op("monitor", "30s", timeout="30s"))
     if agents == "ocf-openstack":
         return [Primitive(f"p_{service}", OCF_OPENSTACK[service], ops=ops)]
     units = SERVICES[service].unit_names
