@@ -21,7 +21,7 @@ import re
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import pulumi
 
@@ -171,7 +171,7 @@ def _value(value: Any) -> pulumi.Output[Any]:
     return pulumi.Output.from_input(value.value if isinstance(value, InNetwork) else value)
 
 
-def _find_inputs(value: Any, loc: Loc) -> Any:
+def _find_inputs(value: Any, loc: Loc) -> Iterator[tuple[Loc, Any]]:
     if isinstance(value, (pulumi.Output, InNetwork)):
         yield loc, value
     elif isinstance(value, Mapping):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pulumi
 import pytest
@@ -25,6 +25,19 @@ LINKS = ["mgmt", "ring1"]
 # The Galera health check's allow-list is sorted by address, which the render does with the
 # stand-ins: same addresses, another order (deterministic, so a second `up` changes nothing).
 SORTED_BY_ADDRESS = {f"galera-{n}-health{s}" for n in ("ctl1", "ctl2", "ctl3") for s in ("", "-socket", "-service")}
+
+
+@pytest.fixture(autouse=True)
+def fresh_runtime() -> Iterator[None]:
+    """A program failing a check leaves its failed registrations and outputs in pulumi's global
+    settings, bound to a closed loop; the next program would wait for them."""
+    yield
+    from pulumi.runtime.settings import SETTINGS, _get_rpc_manager
+
+    _get_rpc_manager().clear()
+    with SETTINGS.lock:
+        SETTINGS.outputs.clear()
+    remote.reset_connections()
 
 
 def core_data() -> dict[str, Any]:
