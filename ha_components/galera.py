@@ -133,11 +133,11 @@ class GaleraCluster(pulumi.ComponentResource):
 
         self.cluster_name = pulumi.Output.from_input(spec.cluster_name)
         self.size = pulumi.Output.from_input(members)
-        self.address = pulumi.Output.from_input(f"{args.vip_address}:{args.vip_port}")
+        self.address = pulumi.Output.from_input(remote.resolve(f"{args.vip_address}:{args.vip_port}"))
         # Through the VIP (HAProxy's galera listener: one writer, the others backups).
-        self.database_urls = pulumi.Output.secret({
+        self.database_urls = pulumi.Output.secret(remote.resolve({
             db: sqlalchemy_url(user, args.users[user], host_port(args.vip_address, args.vip_port), db)
-            for db, user in databases.items()})
+            for db, user in databases.items()}))
         self.register_outputs({"cluster_name": self.cluster_name, "size": self.size,
                                "address": self.address, "database_urls": self.database_urls})
 

@@ -83,8 +83,8 @@ class HaproxyFrontend(pulumi.ComponentResource):
         self.ca_certificate = pulumi.Output.from_input(spec.tls.ca_certificate if spec.tls else None)
 
         self.clone_id = CLONE_ID
-        self.listeners = pulumi.Output.from_input({p.name: f"{p.bind[0]}:{p.bind[1]}" for p in args.plan})
-        self.stats_urls = pulumi.Output.from_input(
-            [f"http://{h.addresses[spec.link]}:{spec.stats_port}/" for h in args.hosts])
+        self.listeners = pulumi.Output.from_input(remote.resolve({p.name: f"{p.bind[0]}:{p.bind[1]}" for p in args.plan}))
+        self.stats_urls = pulumi.Output.from_input(remote.resolve(
+            [f"http://{h.addresses[spec.link]}:{spec.stats_port}/" for h in args.hosts]))
         self.register_outputs({"clone_id": self.clone_id, "listeners": self.listeners,
                                "stats_urls": self.stats_urls, "ca_certificate": self.ca_certificate})

@@ -93,7 +93,7 @@ class RabbitHACluster(pulumi.ComponentResource):
             timeout_seconds=spec.timeout_seconds),
             parent=self, depends_on=[users, pushed], triggers=[remote.content_hash(defs)])
 
-        self.transport_url = pulumi.Output.secret(cluster_transport_url(spec, args.hosts))
+        self.transport_url = pulumi.Output.secret(remote.resolve(cluster_transport_url(spec, args.hosts)))
         self.settings = pulumi.Output.from_input(oslo_messaging_settings(spec))
         self.nodes = pulumi.Output.from_input(spec.node_names)
         self.register_outputs({"transport_url": self.transport_url, "settings": self.settings,

@@ -22,6 +22,8 @@ from typing import Sequence
 import pulumi
 import pulumi_command.remote as remote
 
+from . import inputs
+from .inputs import resolve
 from .models import Host
 from .ssh import as_root
 
@@ -69,13 +71,15 @@ def connect(host: Host) -> RemoteHost:
             key: pulumi.Input[str] = pulumi.Output.secret(ssh.private_key.get_secret_value())
         else:
             key = pulumi.Output.secret(_read_key(Path(ssh.private_key_path or "").expanduser(), host.name))
-        _HOSTS[host.name] = RemoteHost(host.name, remote.ConnectionArgs(
+        fields: dict[str, pulumi.Input[object]] = dict(
             host=ssh.host, port=ssh.port, user=ssh.user, private_key=key,
             # The verified key (models.hosts: the first of the preferred type; upstream
             # pulumi-command pins one). None only with ssh.insecure_skip_host_key.
-            host_key=ssh.pinned_host_key,
-            dial_error_limit=30, per_dial_timeout=10,
-        ), ssh.become)
+            host_key=ssh.pinned_host_key)
+        # A stack with Outputs (inputs.py): the real values, once the deploy-time checks passed.
+        fields.update(inputs.connection_inputs(host))
+        _HOSTS[host.name] = RemoteHost(host.name, remote.ConnectionArgs(
+            **fields, dial_error_limit=30, per_dial_timeout=10), ssh.become)
     return _HOSTS[host.name]
 
 
@@ -94,6 +98,7 @@ def reset_connections() -> None:
     """Forget cached connections (tests build several programs in one process)."""
     _HOSTS.clear()
     RECORDED.clear()
+    inputs.reset()
 
 
 def slug(path: str) -> str:
@@ -103,7 +108,7 @@ def slug(path: str) -> str:
 
 def content_hash(content: Content) -> pulumi.Output[str]:
     """sha256 of a file's content, for `triggers` of the service that reads it."""
-    return pulumi.Output.from_input(content).apply(lambda text: hashlib.sha256(text.encode()).hexdigest())
+    return pulumi.Output.from_input(resolve(content)).apply(lambda text: hashlib.sha256(text.encode()).hexdigest())
 
 
 def bash(script: str) -> str:
@@ -138,13 +143,14 @@ def run(
                               tuple(_name(r) for r in depends_on))
     if secret and stdin is not None:
         stdin = pulumi.Output.secret(stdin)
+    # resolve: the real values of a stack's Outputs in place of their stand-ins (inputs.py).
     return remote.Command(
         name,
         connection=host.connection,
-        create=host.command_line(script),
-        delete=host.command_line(delete) if delete else None,
-        stdin=stdin,
-        triggers=list(triggers) if triggers else None,
+        create=resolve(host.command_line(script)),
+        delete=resolve(host.command_line(delete)) if delete else None,
+        stdin=resolve(stdin),
+        triggers=[resolve(t) for t in triggers] if triggers else None,
         add_previous_output_in_env=False,
         logging=remote.Logging.NONE if secret else None,
         opts=pulumi.ResourceOptions(

@@ -72,6 +72,12 @@ def check_offline(data: dict[str, Any]) -> StackConfig:
 
 def load_from_engine() -> StackConfig:
     """Inside `pulumi up/preview`: the decrypted config the engine hands the program."""
+    return validate_stack(config_from_engine())
+
+
+def config_from_engine() -> dict[str, Any]:
+    """The project's keys of the running stack's config, decrypted, not yet validated (a program
+    adds what other resources give, e.g. the hosts: ha_components.inputs.stack_with_inputs)."""
     import pulumi  # only here: the model layer itself never imports pulumi
 
     data: dict[str, Any] = {}
@@ -83,4 +89,4 @@ def load_from_engine() -> StackConfig:
             data[key] = json.loads(raw)
         except json.JSONDecodeError:
             data[key] = raw  # plain strings such as the topology
-    return validate_stack(data)
+    return data

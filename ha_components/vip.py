@@ -132,8 +132,8 @@ class OpenStackServiceVip(pulumi.ComponentResource):
                 endpoints=args.endpoints, timeout_seconds=300), parent=self, depends_on=[self.cib, self.openrc])
 
         iface = vip_interface(args.vip, args.networks) if args.vip else None
-        self.address = pulumi.Output.from_input(str(iface.ip) if iface else None)
-        self.cidr = pulumi.Output.from_input(str(iface) if iface else None)
+        self.address = pulumi.Output.from_input(remote.resolve(str(iface.ip)) if iface else None)
+        self.cidr = pulumi.Output.from_input(remote.resolve(str(iface)) if iface else None)
         self.register_outputs({"address": self.address, "cidr": self.cidr})
 
     def start_units(self, unit_sets: list[UnitSet], depends_on: list[pulumi.Resource]) -> list[pulumi.Resource]:

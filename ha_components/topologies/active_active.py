@@ -118,11 +118,11 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
     return {
         "cluster_name": cluster.cluster_name,
         "api_vip": api.address,
-        "keystone_url": pulumi.Output.from_input(f"{public}:5000/v3"),
+        "keystone_url": pulumi.Output.from_input(remote.resolve(f"{public}:5000/v3")),
         "haproxy_stats": haproxy.stats_urls,
         "galera_cluster_size": galera.size,
         "rabbitmq_nodes": rabbit.nodes,
-        "memcached_servers": pulumi.Output.from_input(mc_servers),
+        "memcached_servers": pulumi.Output.from_input(remote.resolve(mc_servers)),
         "oslo_messaging_settings": rabbit.settings,
         "transport_url": rabbit.transport_url,
         "database_urls": galera.database_urls,

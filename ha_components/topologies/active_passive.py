@@ -133,9 +133,9 @@ def build_active_passive(stack: StackConfig, parent: pulumi.Resource | None = No
         "database_vip": mysql.address,
         "messaging_vip": rabbit.address,
         "api_vip": api.address,
-        "keystone_url": pulumi.Output.from_input(f"http://{public_host}:5000/v3"),
-        "transport_url": pulumi.Output.secret(transport),
-        "database_urls": pulumi.Output.secret({
+        "keystone_url": pulumi.Output.from_input(remote.resolve(f"http://{public_host}:5000/v3")),
+        "transport_url": pulumi.Output.secret(remote.resolve(transport)),
+        "database_urls": pulumi.Output.secret(remote.resolve({
             db: sqlalchemy_url(user, passwords[user], str(db_vip.address), db)
-            for db, user in databases_of(ops.services).items()}),
+            for db, user in databases_of(ops.services).items()})),
     }
