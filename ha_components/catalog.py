@@ -28,6 +28,7 @@ class Unit:
     # its failure is logged, not fatal), installed in /usr/local/sbin.
     start_post_script: str = ""
     init_name: str = ""  # its init script's NAME (/etc/default/<NAME>), when not the unit's
+    requires: tuple[str, ...] = ()  # Debian packages it needs that its package does not pull in
 
     @property
     def defaults_name(self) -> str:
@@ -109,7 +110,10 @@ SERVICES: dict[str, ServiceInfo] = {s.name: s for s in [
     ServiceInfo("neutron-l3-agent", "neutron", (Unit("neutron-l3-agent", exec_stop_post=(
         "/usr/bin/neutron-netns-cleanup --config-file=/etc/neutron/neutron.conf"
         " --config-file=/etc/neutron/l3_agent.ini --config-dir=/etc/neutron/neutron.conf.d"
-        " --agent-type=l3 --force"), start_post_script="ha-l3-takeover"),), "network",
+        " --agent-type=l3 --force"), start_post_script="ha-l3-takeover",
+        # netns-cleanup finds a namespace's listeners with netstat; without it each namespace
+        # fails ("Error unable to destroy namespace") and stays (the exit status is still 0).
+        requires=("net-tools",)),), "network",
         active_active="g_services_network"),
     ServiceInfo("neutron-metadata-agent", "neutron", (Unit("neutron-metadata-agent"),), "network",
                 active_active="g_services_network"),
@@ -213,7 +217,7 @@ def units_of(services: list[str]) -> list[str]:
 
 
 def packages_of(services: list[str]) -> list[str]:
-    return list(dict.fromkeys(u.package_name for s in services for u in SERVICES[s].units))
+    return list(dict.fromkeys(p for s in services for u in SERVICES[s].units for p in (u.package_name, *u.requires)))
 
 
 def pacemaker_groups(services: list[str]) -> dict[str, list[str]]:

@@ -108,3 +108,9 @@ def test_nova_starts_after_placement_whatever_the_stack_order():
     sets = unit_sets(["nova-scheduler", "heat-engine", "placement-api"])
     assert [s.name for s in sets] == ["heat", "placement", "nova"]
     assert sets[2].after == ("placement",)
+
+
+def test_the_l3_agent_brings_netstat_for_its_namespace_cleanup():
+    # without net-tools neutron-netns-cleanup --force leaves every router namespace behind
+    assert "net-tools" in packages_of(["neutron-l3-agent"])
+    assert "net-tools" not in packages_of(["neutron-dhcp-agent", "keystone"])
