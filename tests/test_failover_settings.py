@@ -60,11 +60,14 @@ def assert_problem(data: dict[str, Any], field: str, *words: str) -> None:
 # --- validation -------------------------------------------------------------------------
 
 def test_shipped_stacks_real_token_and_consensus() -> None:
-    """corosync's token_coefficient: 3000 ms becomes 3650 on three nodes, consensus 1.2 x that."""
+    """corosync's token_coefficient: 3000 ms becomes 3650 on three nodes, consensus 1.2 x that.
+    lab-aa drops the coefficient (issue 16): 1500 ms, consensus 1800 ms."""
     lab = validate_stack(stack_data("lab-aa")).pacemaker
-    assert (lab.real_token_ms, lab.real_consensus_ms) == (3650, 4380) or lab.token_ms is not None
+    assert (lab.real_token_ms, lab.real_consensus_ms) == (1500, 1800)
+    example = validate_stack(stack_data("example-aa")).pacemaker
+    assert (example.real_token_ms, example.real_consensus_ms) == (3650, 4380)
     two = validate_stack(stack_data("example-ap")).pacemaker
-    assert len(two.nodes) == 2 and two.real_token_ms == (two.token_ms or 3000)
+    assert len(two.nodes) == 2 and (two.real_token_ms, two.real_consensus_ms) == (3000, 3600)
 
 
 @pytest.mark.parametrize("consensus, ok", [(3600, False), (4379, False), (4380, True), (6000, True)])
@@ -119,7 +122,10 @@ def test_bad_value_names_its_field(path: str, value: Any, field: str) -> None:
 
 def test_knet_link_rules() -> None:
     def links(*items: dict[str, int]) -> dict[str, Any]:
-        return edited("lab-aa", lambda d: d["pacemaker"].__setitem__("links", list(items)))
+        """lab-aa with corosync's default token (real token 3650 ms on three nodes) and these links."""
+        return edited("lab-aa", lambda d: (d["pacemaker"].pop("token_ms", None),
+                                           d["pacemaker"].pop("token_coefficient_ms", None),
+                                           d["pacemaker"].__setitem__("links", list(items))))
 
     assert problems(links({"ping_interval_ms": 250, "ping_timeout_ms": 1000, "pong_count": 2},
                           {"ping_interval_ms": 500, "ping_timeout_ms": 2000, "priority": 10})) == []
@@ -154,7 +160,7 @@ def test_bad_stack_file_fails_validate_before_any_host(tmp_path: Path) -> None:
     """`validate` (and the program, which validates first) refuses it offline, naming the field."""
     text = (ROOT / "stacks" / "Pulumi.lab-aa.yaml").read_text()
     doc = yaml.safe_load(text)
-    doc["config"]["ha-openstack:pacemaker"]["consensus_ms"] = 3600
+    doc["config"]["ha-openstack:pacemaker"]["consensus_ms"] = 1000  # lab-aa's real token: 1500 ms
     bad = tmp_path / "Pulumi.lab-aa.yaml"
     bad.write_text(yaml.safe_dump(doc))
     done = subprocess.run([sys.executable, "-m", "ha_components", "validate", str(bad)], cwd=ROOT,
@@ -334,7 +340,7 @@ def changed_commands(before, after) -> set[str]:  # type: ignore[no-untyped-def]
     # The VIP's monitor: the API VIP's CIB change only.
     (lambda d: set_path(d, "pacemaker.resources", {"vip_monitor_interval": "10s"}), {"api-cib"}),
     # Galera's check timing: each node's staged haproxy.cfg, its check and its reload.
-    (lambda d: set_path(d, "haproxy.galera_check", {"inter_ms": 500, "fastinter_ms": 250, "fall": 2}),
+    (lambda d: set_path(d, "haproxy.galera_check", {"inter_ms": 400, "fastinter_ms": 200, "fall": 2}),
      {f"haproxy-ctl{i}-{what}" for i in (1, 2, 3) for what in ("config", "config-check", "reload")}),
 ])
 def test_a_changed_setting_changes_only_its_commands(runtime, edit, expected: set[str]) -> None:
