@@ -115,6 +115,8 @@ def test_consensus_follows_token_and_coefficient() -> None:
     ("haproxy.check.fastinter_ms", 1500, "haproxy.check.fastinter_ms"),  # more than inter 1000
     ("haproxy.galera_check", {"inter_ms": 500, "fastinter_ms": 600}, "haproxy.galera_check.fastinter_ms"),
     ("haproxy.galera_check", {"downinter": 1}, "haproxy.galera_check.downinter"),
+    ("galera.suspect_timeout_ms", 500, "galera.suspect_timeout_ms"),
+    ("galera.suspect_timeout_ms", 15000, "galera.suspect_timeout_ms"),  # not below evs.inactive_timeout
 ])
 def test_bad_value_names_its_field(path: str, value: Any, field: str) -> None:
     assert_problem(edited("lab-aa", lambda d: set_path(d, path, value)), field)
@@ -250,6 +252,20 @@ def lab_aa(edit: Callable[[dict[str, Any]], None] | None = None):  # type: ignor
     return validate_stack(real_secrets(data, []))
 
 
+def test_galera_suspect_timeout_reaches_wsrep_provider_options() -> None:
+    from ha_components.render.galera import galera_cnf
+
+    data = stack_data("lab-aa")
+    data["galera"]["suspect_timeout_ms"] = 1500
+    stack = validate_stack(data)
+    hosts = [stack.host(n) for n in stack.galera.nodes]
+    text = galera_cnf(stack.galera, hosts, hosts[0])
+    assert 'wsrep_provider_options = "evs.suspect_timeout=PT1.5S"\n' in text.split("[galera]")[1]
+    del data["galera"]["suspect_timeout_ms"]
+    stack = validate_stack(data)
+    assert "wsrep_provider_options" not in galera_cnf(stack.galera, hosts, hosts[0])
+
+
 @pytest.fixture
 def runtime():  # type: ignore[no-untyped-def]
     return lambda name, edit=None: lab_aa(edit)
@@ -342,6 +358,9 @@ def changed_commands(before, after) -> set[str]:  # type: ignore[no-untyped-def]
     # Galera's check timing: each node's staged haproxy.cfg, its check and its reload.
     (lambda d: set_path(d, "haproxy.galera_check", {"inter_ms": 400, "fastinter_ms": 200, "fall": 2}),
      {f"haproxy-ctl{i}-{what}" for i in (1, 2, 3) for what in ("config", "config-check", "reload")}),
+    # Galera's suspect timeout: each node's galera.cnf and the rolling restart (one node at a time).
+    (lambda d: set_path(d, "galera.suspect_timeout_ms", 3000),
+     {f"galera-ctl{i}-{what}" for i in (1, 2, 3) for what in ("config", "rolling-restart")}),
 ])
 def test_a_changed_setting_changes_only_its_commands(runtime, edit, expected: set[str]) -> None:
     before = record(runtime("lab-aa"))

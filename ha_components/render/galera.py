@@ -41,7 +41,16 @@ def galera_cnf(spec: GaleraSpec, hosts: list[Host], host: Host) -> str:
         node_name=host.name,
         node_address=node_address(spec, host),
         sst_method=spec.sst_method,
+        provider_options=provider_options(spec),
     )
+
+
+def provider_options(spec: GaleraSpec) -> str | None:
+    """wsrep_provider_options from the stack's settings (None: Galera's defaults)."""
+    options = []
+    if spec.suspect_timeout_ms is not None:
+        options.append(f"evs.suspect_timeout=PT{spec.suspect_timeout_ms / 1000:g}S")
+    return "; ".join(options) or None
 
 
 def galera_sst_cnf(spec: GaleraSpec) -> str:
