@@ -13,7 +13,6 @@ from .base import IniKey, Name, PackageName, StrictModel, Text, is_placeholder
 # corosync's defaults (corosync.conf(5)).
 COROSYNC_TOKEN_MS = 3000
 COROSYNC_TOKEN_COEFFICIENT_MS = 650
-COROSYNC_PONG_COUNT = 2
 
 # The seed's properties: keep policy-engine history long, recheck every 5 minutes.
 SEED_PROPERTIES: dict[str, str] = {
