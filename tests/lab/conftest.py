@@ -251,6 +251,8 @@ def timing_settings(stack_file: Path) -> dict[str, Any]:
     if stack.haproxy:
         check: ServerCheck = stack.haproxy.galera_check or stack.haproxy.check
         out["galera_check"] = f"inter {check.inter_ms} fastinter {check.fastinter_ms} fall {check.fall} rise {check.rise}"
+    if stack.galera:
+        out["galera_suspect_ms"] = stack.galera.suspect_timeout_ms or 5000  # Galera's evs.suspect_timeout
     return out
 
 

@@ -45,6 +45,8 @@ def settings_label(settings: dict[str, Any] | None) -> str:
         parts.append("links " + json.dumps(settings["links"], sort_keys=True, separators=(",", ":")))
     if settings.get("galera_check"):
         parts.append(f"galera {settings['galera_check']}")
+    if settings.get("galera_suspect_ms"):
+        parts.append(f"galera suspect {settings['galera_suspect_ms']}")
     return ", ".join(parts)
 
 
