@@ -12,7 +12,7 @@ from .models import Host, PacemakerSpec
 from .render import render_template, static_file
 from .render.cib import CibChange
 from .render.corosync import corosync_conf
-from .render.pacemaker import cluster_cib
+from .render.pacemaker import cluster_cib, with_resource_policy
 from .types import Token
 
 CIB_HELPER = "/usr/local/sbin/ha-cib-apply"
@@ -75,7 +75,9 @@ class PacemakerCluster(pulumi.ComponentResource):
         parent: pulumi.Resource,
         depends_on: Sequence[pulumi.Resource] = (),
     ) -> command.Command:
-        """Apply `change` as one staged diff from the CIB node; destroying it removes its objects."""
+        """Apply `change` as one staged diff from the CIB node; destroying it removes its objects.
+        Its primitives get the stack's recovery policy (pacemaker.resources)."""
+        change = with_resource_policy(change, self.spec.resources)
         after = [self.ready] + ([self.base] if hasattr(self, "base") else []) + list(depends_on)
         return remote.run(
             f"{change.owner}-cib", self.cib_node,

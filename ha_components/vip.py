@@ -8,6 +8,7 @@ import pulumi
 from . import remote
 from .drbd import DrbdVolume
 from .models import Network, Vip, vip_interface
+from .models.pacemaker import ResourcePolicy
 from .pacemaker import PacemakerCluster
 from .render import FileSpec, render_template, stop_units
 from .render.cib import CibChange, Colocation, Group, Op, Order, Primitive
@@ -61,17 +62,19 @@ class ServiceVipArgs:
     node_files: dict[str, list[FileSpec]] = field(default_factory=dict)
 
 
-def vip_primitive(name: str, vip: Vip, networks: list[Network]) -> Primitive:
+def vip_primitive(name: str, vip: Vip, networks: list[Network], policy: ResourcePolicy = ResourcePolicy()) -> Primitive:
     iface = vip_interface(vip, networks)
     params = {"ip": str(iface.ip), "cidr_netmask": str(iface.network.prefixlen)}
     if vip.nic:
         params["nic"] = vip.nic
-    # Pacemaker's 20 s default timed the monitor out on a loaded node, restarting the group.
-    return Primitive(f"p_ip_{name}", "ocf:heartbeat:IPaddr2", params, ops=(Op("monitor", "30s", timeout="60s"),))
+    # pacemaker.resources: a 30 s monitor with a 60 s timeout by default (Pacemaker's 20 s
+    # default timed the monitor out on a loaded node, restarting the group).
+    return Primitive(f"p_ip_{name}", "ocf:heartbeat:IPaddr2", params,
+                     ops=(Op("monitor", policy.vip_monitor_interval, timeout=policy.vip_monitor_timeout),))
 
 
 def service_vip_cib(name: str, args: ServiceVipArgs) -> CibChange:
-    ip = vip_primitive(name, args.vip, args.networks) if args.vip else None
+    ip = vip_primitive(name, args.vip, args.networks, args.cluster.spec.resources) if args.vip else None
     if args.colocate_with:
         if ip is None:
             raise ValueError(f"{name}: colocate_with needs a vip")

@@ -205,6 +205,10 @@ def check_active_active(stack: "StackConfig") -> Iterator["Problem"]:
         if stack.topology == "active-active" and "galera" not in seed_names:
             yield Problem(("haproxy", "listeners"), "the active-active topology reaches Galera through "
                           "the 'galera' listener: keep it in the list")
+        for field, check in (("check", h.check), ("galera_check", h.galera_check)):
+            if check is not None and check.fastinter_ms > check.inter_ms:
+                yield Problem(("haproxy", field, "fastinter_ms"), f"{check.fastinter_ms} ms is more than "
+                              f"inter_ms ({check.inter_ms} ms): checks would slow down once one failed")
         if h.tls is not None:
             if h.tls.public_vip not in {v.name for v in stack.vips}:
                 yield Problem(("haproxy", "tls", "public_vip"), f"VIP {h.tls.public_vip!r} is not defined in vips")

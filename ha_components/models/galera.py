@@ -55,6 +55,11 @@ class GaleraSpec(StrictModel):
     """Extra [mysqld] options (one line each); they cannot override the seed's Galera settings or wsrep_*."""
     timeout_seconds: int = Field(default=600, ge=30)
     """How long `pulumi up` waits for a node to start and sync."""
+    suspect_timeout_ms: int | None = Field(default=None, ge=1000, le=14000, examples=[2000])
+    """Galera's `evs.suspect_timeout` (wsrep_provider_options): a member silent this long is
+    evicted once the others agree; until then every commit waits for it, so a dead node stops
+    all writes this long whatever HAProxy does. Default Galera's 5 s; at most 14 s (below
+    `evs.inactive_timeout`, 15 s). Too short evicts a node that stalls (it rejoins with IST)."""
 
     @field_validator("sst_password")
     @classmethod

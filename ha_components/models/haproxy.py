@@ -90,6 +90,26 @@ def _pem_certificates(text: str) -> str:
     return text.strip() + "\n"
 
 
+class ServerCheck(StrictModel):
+    """HAProxy's health check timing on every `server` line of a listener.
+
+    A server that stops answering (a powered-off node: no RST, each check waits its connect
+    timeout, min(timeout connect, inter)) is marked DOWN after about
+    inter + fall x (inter + fastinter); until then HAProxy keeps sending it clients."""
+
+    inter_ms: int = Field(default=1000, ge=100, le=60000)
+    """Time between checks of a server that is UP (and the checks' connect timeout)."""
+    fastinter_ms: int = Field(default=500, ge=50, le=60000)
+    """Time between checks once one failed, until it is DOWN or UP again; at most inter_ms."""
+    downinter_ms: int = Field(default=2000, ge=100, le=600000)
+    """Time between checks of a server that is DOWN."""
+    fall: int = Field(default=3, ge=1, le=100)
+    """Failed checks in a row that mark a server DOWN. 1 marks it DOWN on one lost check: a
+    single dropped packet then moves every client."""
+    rise: int = Field(default=2, ge=1, le=100)
+    """Passed checks in a row that mark a server UP again."""
+
+
 class TlsSpec(StrictModel):
     """TLS at the VIP: HAProxy terminates TLS for the catalog's public endpoints on a VIP of its
     own; the internal and admin endpoints stay plain HTTP on haproxy.vip (management network)."""
@@ -138,6 +158,12 @@ class HaproxySpec(StrictModel):
     """Password of the stats page, a Pulumi secret."""
     maxconn: int = Field(default=4000, ge=100)
     """HAProxy's global maxconn."""
+    check: ServerCheck = ServerCheck()
+    """Health check timing of every listener's servers (default: a check every 1 s, every 0.5 s
+    once one failed, DOWN after 3 failures, UP after 2 passes; DOWN ~5 s after a power-off)."""
+    galera_check: ServerCheck | None = None
+    """Health check timing of the Galera listener's servers, when it should differ from `check`:
+    how long writes go to a dead writer before HAProxy sends them to the next node."""
     tls: TlsSpec | None = None
     """TLS for the public endpoints (https://) on their own VIP; unset: every endpoint plain HTTP."""
 
@@ -191,4 +217,4 @@ class PlannedListener:
 
 
 __all__ = ["HaproxySpec", "Listener", "MemcachedSpec", "PUBLIC_LISTENERS", "PlannedListener",
-           "SEED_LISTENERS", "Server", "TlsSpec", "default_listeners"]
+           "SEED_LISTENERS", "Server", "ServerCheck", "TlsSpec", "default_listeners"]

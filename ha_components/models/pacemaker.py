@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
 from .base import IniKey, Name, PackageName, StrictModel, Text, is_placeholder
+
+# corosync's defaults (corosync.conf(5)).
+COROSYNC_TOKEN_MS = 3000
+COROSYNC_TOKEN_COEFFICIENT_MS = 650
 
 # The seed's properties: keep policy-engine history long, recheck every 5 minutes.
 SEED_PROPERTIES: dict[str, str] = {
@@ -33,15 +38,75 @@ class FenceDevice(StrictModel):
     """Parameters such as a BMC password: Pulumi secrets, kept out of command lines."""
 
 
+# A Pacemaker duration: a number and a unit (ms, s, min), or plain seconds.
+DURATION = r"^[0-9]{1,9}(ms|s|min)?$"
+_UNIT_MS = {"ms": 1, "s": 1000, "min": 60000, "": 1000}
+
+
+def duration_ms(value: str) -> int:
+    """A Pacemaker duration (`15s`, `500ms`, `2min`, `30`) in milliseconds."""
+    number, unit = re.fullmatch(r"([0-9]+)(ms|s|min)?", value).groups()  # type: ignore[union-attr]
+    return int(number) * _UNIT_MS[unit or ""]
+
+
+# Pacemaker's own stonith-timeout when the property is not set.
+PACEMAKER_STONITH_TIMEOUT = "60s"
+
+
 class Fencing(StrictModel):
     """Stonith devices, or the written-down reason to run without."""
 
     devices: list[FenceDevice] = []
     """Fence devices; together they must cover every node."""
-    two_node_delay: str = Field(default="15s", pattern=r"^[0-9]+(ms|s|min)?$")
-    """Two-node clusters: a random delay before fencing so both nodes never shoot each other."""
+    two_node_delay: str = Field(default="15s", pattern=DURATION)
+    """Two-node clusters: each device's `pcmk_delay_max`, a random delay of up to this long before
+    a fence, so that after a split both nodes never shoot each other at once. Must be shorter than
+    the fence timeout (`timeout`); it adds to every fence of a two-node cluster."""
+    timeout: str | None = Field(default=None, pattern=DURATION, examples=["60s"])
+    """Pacemaker's `stonith-timeout`: how long a fence action (reboot, off, on) may take before
+    the fencer gives up and tries again or another device; default Pacemaker's 60s. Cover the
+    slowest BMC's answer (fence_ipmilan: a power-off can take 10-20 s) plus any delay; a fence
+    that fails holds every recovery of that node's resources until one succeeds."""
     disabled_reason: str | None = None
     """Why this cluster runs without fencing: a written-down decision, never a silent default."""
+
+
+class KnetLink(StrictModel):
+    """One knet link's settings (corosync.conf `interface { linknumber: N ... }`)."""
+
+    ping_interval_ms: int | None = Field(default=None, ge=50, le=60000, examples=[250])
+    """`knet_ping_interval`: time between pings on this link; default token / (pong_count x 2).
+    Set it together with ping_timeout_ms."""
+    ping_timeout_ms: int | None = Field(default=None, ge=100, le=120000, examples=[1000])
+    """`knet_ping_timeout`: no pong for this long and the link is down (with several links knet
+    moves the traffic to another); default token / pong_count. More than ping_interval_ms, less
+    than the real token, so that a dead link is left before the token is lost."""
+    pong_count: int | None = Field(default=None, ge=1, le=10, examples=[2])
+    """`knet_pong_count`: pongs in a row before a link is up again; default 2."""
+    priority: int | None = Field(default=None, ge=0, le=255, examples=[255])
+    """`knet_link_priority`: with link_mode passive the live link of the highest priority carries
+    the traffic."""
+
+
+class ResourcePolicy(StrictModel):
+    """Monitoring and recovery of the stack's resources (not the fence devices)."""
+
+    vip_monitor_interval: str = Field(default="30s", pattern=DURATION, examples=["10s"])
+    """Monitor interval of every VIP (IPaddr2): how soon a VIP removed from its interface is
+    noticed and started again. A dead node is noticed by corosync, not by this monitor."""
+    vip_monitor_timeout: str = Field(default="60s", pattern=DURATION)
+    """Timeout of the VIP's monitor (Pacemaker's 20 s default timed out on a loaded node and
+    restarted the group)."""
+    on_fail: Literal["restart", "ignore", "block", "stop", "standby", "fence"] | None = None
+    """`on-fail` of every monitor: what a failed monitor does (restart where it runs; fence its
+    node; standby moves everything off the node; block leaves it for an operator); default
+    Pacemaker's restart."""
+    migration_threshold: int | None = Field(default=None, ge=1, le=1000000, examples=[3])
+    """`migration-threshold`: after this many failures on a node the resource moves away from it
+    (until failure_timeout or a cleanup); default Pacemaker's INFINITY (restarted in place forever)."""
+    failure_timeout: str | None = Field(default=None, pattern=DURATION, examples=["10min"])
+    """`failure-timeout`: failures older than this are forgotten (checked every
+    cluster-recheck-interval), so a node the threshold banned can take the resource again."""
 
 
 class PacemakerSpec(StrictModel):
@@ -59,10 +124,29 @@ class PacemakerSpec(StrictModel):
     """knet crypto_hash."""
     no_quorum_policy: Literal["stop", "freeze", "ignore", "demote", "suicide"] = "stop"
     """Pacemaker's no-quorum-policy ('ignore' only for 2-node clusters)."""
-    token_ms: int | None = Field(default=None, ge=1000, le=120000, examples=[10000])
-    """corosync's totem token timeout; default corosync's own (3000 ms + 650 ms per node above
-    two). Raise it where hosts can stall for seconds (emulated or overcommitted VMs), or a
-    stalled node is declared lost and fenced."""
+    token_ms: int | None = Field(default=None, ge=500, le=120000, examples=[10000])
+    """corosync's totem `token`: how long without the token before a node is declared lost
+    (then consensus, then the fence); default corosync's 3000. corosync adds token_coefficient_ms
+    per node above two (3000 + 650 = 3650 ms on three nodes). Shorter detects a dead node sooner;
+    too short fences healthy nodes that stall (a congested link, an overcommitted or emulated
+    VM, a long pause): keep it well above the longest stall the hosts show (docs/active-active.md,
+    "Failover timing")."""
+    token_coefficient_ms: int | None = Field(default=None, ge=0, le=10000, examples=[650])
+    """corosync's `token_coefficient`, added to the token per node above two; default corosync's
+    650; 0 turns it off."""
+    consensus_ms: int | None = Field(default=None, ge=600, le=240000, examples=[2400])
+    """corosync's `consensus`: how long to wait for agreement on the new membership after a token
+    loss; at least 1.2 x the real token (token + coefficient per node above two), default exactly
+    that."""
+    link_mode: Literal["passive", "active", "rr"] = "passive"
+    """knet's `link_mode` with several links (hosts[].addresses): passive sends on the link of
+    the highest priority (links[].priority) and moves to the next when it fails; active and rr
+    use every live link at once."""
+    links: list[KnetLink] = Field(default=[], max_length=8)
+    """Per knet link (links[0] is link 0: every host's addresses[0]), its ping timing and priority;
+    unset: corosync's defaults, derived from the token."""
+    resources: ResourcePolicy = ResourcePolicy()
+    """How Pacemaker watches and recovers the resources the stack adds (VIPs, HAProxy, services)."""
     properties: dict[IniKey, Text] = Field(default={}, examples=[{"cluster-recheck-interval": "2min"}])
     """Extra cluster properties, over the seed's (pe-*-series-max, cluster-recheck-interval)."""
     fencing: Fencing = Fencing()
@@ -88,4 +172,16 @@ class PacemakerSpec(StrictModel):
 
     @property
     def effective_properties(self) -> dict[str, str]:
-        return {**SEED_PROPERTIES, "no-quorum-policy": self.no_quorum_policy, **self.properties}
+        timing = {"stonith-timeout": self.fencing.timeout} if self.fencing.timeout else {}
+        return {**SEED_PROPERTIES, "no-quorum-policy": self.no_quorum_policy, **timing, **self.properties}
+
+    @property
+    def real_token_ms(self) -> int:
+        """The token corosync uses: token + token_coefficient per node above two (corosync.conf(5))."""
+        token = self.token_ms if self.token_ms is not None else COROSYNC_TOKEN_MS
+        coefficient = self.token_coefficient_ms if self.token_coefficient_ms is not None else COROSYNC_TOKEN_COEFFICIENT_MS
+        return token + coefficient * max(0, len(self.nodes) - 2) if len(self.nodes) >= 3 else token
+
+    @property
+    def real_consensus_ms(self) -> int:
+        return self.consensus_ms if self.consensus_ms is not None else int(self.real_token_ms * 1.2)

@@ -7,6 +7,7 @@ can name the exact field path, e.g. `pacemaker.nodes[1]`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from .galera import GaleraSpec
 from .haproxy import HaproxySpec, MemcachedSpec
 from .hosts import Host, Network, Vip
 from .openstack import DrbdDatabaseSpec, DrbdMessagingSpec, OpenStackSpec
-from .pacemaker import PacemakerSpec
+from .pacemaker import (COROSYNC_TOKEN_COEFFICIENT_MS, COROSYNC_TOKEN_MS, DURATION, PACEMAKER_STONITH_TIMEOUT,
+                        PacemakerSpec, duration_ms)
 from .rabbitmq import RabbitSpec
 
 Loc = tuple[str | int, ...]
@@ -210,6 +212,7 @@ def _check_pacemaker(stack: StackConfig) -> Iterator[Problem]:
     if len({len(h.addresses) for h in members}) > 1:
         yield Problem(("pacemaker", "nodes"),
                       "every node needs the same number of cluster addresses (one per link)")
+    yield from _check_timing(stack)
     fencing = pcmk.fencing
     if len(pcmk.nodes) == 2 and not fencing.devices and not fencing.disabled_reason:
         yield Problem(("pacemaker", "fencing"),
@@ -230,6 +233,59 @@ def _check_pacemaker(stack: StackConfig) -> Iterator[Problem]:
             if node not in covered:
                 yield Problem(("pacemaker", "fencing", "devices"),
                               f"no fencing device can fence node {node!r}")
+
+
+def _check_timing(stack: StackConfig) -> Iterator[Problem]:
+    """The detection and recovery settings against each other (docs/active-active.md, "Failover
+    timing"): corosync refuses a consensus below 1.2 x its real token, a knet link must be left
+    before the token is lost, and a fence delay must fit in the fence timeout."""
+    pcmk = stack.pacemaker
+    token = pcmk.real_token_ms
+    nodes = len(pcmk.nodes)
+    how = (f"token {pcmk.token_ms or COROSYNC_TOKEN_MS}"
+           + (f" + {nodes - 2} x token_coefficient {pcmk.token_coefficient_ms if pcmk.token_coefficient_ms is not None else COROSYNC_TOKEN_COEFFICIENT_MS}"
+              if nodes >= 3 else "") + f" = {token} ms")
+    if pcmk.consensus_ms is not None and pcmk.consensus_ms < 1.2 * token:
+        yield Problem(("pacemaker", "consensus_ms"),
+                      f"{pcmk.consensus_ms} ms is less than 1.2 x the real token ({how}): corosync "
+                      f"refuses it; use at least {math.ceil(1.2 * token)} or leave it unset")
+    links = {len(stack.host(n).addresses) for n in pcmk.nodes if n in {h.name for h in stack.hosts}}
+    if links and len(pcmk.links) > min(links):
+        yield Problem(("pacemaker", "links"), f"{len(pcmk.links)} links configured, but the nodes have "
+                      f"{min(links)} cluster address(es) each (one per link)")
+    for i, link in enumerate(pcmk.links):
+        loc = ("pacemaker", "links", i)
+        if (link.ping_interval_ms is None) != (link.ping_timeout_ms is None):
+            missing = "ping_timeout_ms" if link.ping_timeout_ms is None else "ping_interval_ms"
+            yield Problem((*loc, missing), "ping_interval_ms and ping_timeout_ms are a pair: set both "
+                          "(corosync would derive the other from the token)")
+        if link.ping_interval_ms is not None and link.ping_timeout_ms is not None \
+                and link.ping_timeout_ms <= link.ping_interval_ms:
+            yield Problem((*loc, "ping_timeout_ms"), f"{link.ping_timeout_ms} ms must be more than "
+                          f"ping_interval_ms ({link.ping_interval_ms} ms): a link would be declared dead "
+                          "between two pings")
+        if link.ping_timeout_ms is not None and link.ping_timeout_ms >= token:
+            yield Problem((*loc, "ping_timeout_ms"), f"{link.ping_timeout_ms} ms must be less than the "
+                          f"real token ({how}): the token would be lost before knet leaves the dead link")
+    fencing = pcmk.fencing
+    if fencing.timeout is not None and "stonith-timeout" in pcmk.properties:
+        yield Problem(("pacemaker", "properties", "stonith-timeout"),
+                      "set by pacemaker.fencing.timeout; remove it here")
+    timeout = fencing.timeout or pcmk.properties.get("stonith-timeout", PACEMAKER_STONITH_TIMEOUT)
+    if nodes == 2 and fencing.devices and re.fullmatch(DURATION, timeout) \
+            and duration_ms(fencing.two_node_delay) >= duration_ms(timeout):
+        yield Problem(("pacemaker", "fencing", "two_node_delay"),
+                      f"{fencing.two_node_delay} must be shorter than the fence timeout "
+                      f"(stonith-timeout {timeout}): the fence would time out in its own delay")
+    res = pcmk.resources
+    if duration_ms(res.vip_monitor_timeout) < 1000:
+        yield Problem(("pacemaker", "resources", "vip_monitor_timeout"), "at least 1s")
+    if duration_ms(res.vip_monitor_interval) < 1000:
+        yield Problem(("pacemaker", "resources", "vip_monitor_interval"),
+                      "at least 1s (0 would turn the monitor off)")
+    if res.failure_timeout is not None and res.migration_threshold is None:
+        yield Problem(("pacemaker", "resources", "failure_timeout"),
+                      "forgets failures that only count with a migration_threshold: set that too")
 
 
 def _check_drbd(stack: StackConfig) -> Iterator[Problem]:

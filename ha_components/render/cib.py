@@ -21,6 +21,7 @@ class Op:
     interval: str = "0s"
     timeout: str | None = None
     role: str | None = None  # Promoted / Unpromoted (Pacemaker >= 2.1)
+    on_fail: str | None = None  # restart (Pacemaker's default for a monitor), fence, standby, ...
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,8 @@ def _resource_xml(res: Resource) -> ET.Element:
                     attrs["timeout"] = op.timeout
                 if op.role:
                     attrs["role"] = op.role
+                if op.on_fail:
+                    attrs["on-fail"] = op.on_fail
                 ET.SubElement(ops, "op", attrs)
         return el
     if isinstance(res, Group):

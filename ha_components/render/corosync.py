@@ -5,8 +5,13 @@ from ..models import Host, PacemakerSpec
 from . import render_template
 
 
-def corosync_conf(spec: PacemakerSpec, hosts: list[Host], link_mode: str = "passive",
-                  keyfile: str = "/etc/corosync/authkey") -> str:
+# Stack setting -> corosync.conf key; unset settings are left to corosync's defaults.
+TOTEM_KEYS = {"token_ms": "token", "token_coefficient_ms": "token_coefficient", "consensus_ms": "consensus"}
+LINK_KEYS = {"ping_interval_ms": "knet_ping_interval", "ping_timeout_ms": "knet_ping_timeout",
+             "pong_count": "knet_pong_count", "priority": "knet_link_priority"}
+
+
+def corosync_conf(spec: PacemakerSpec, hosts: list[Host], keyfile: str = "/etc/corosync/authkey") -> str:
     nodes = [
         {"name": h.name, "nodeid": i, "addresses": [str(a) for a in h.addresses]}
         for i, h in enumerate(hosts, start=1)
@@ -17,9 +22,12 @@ def corosync_conf(spec: PacemakerSpec, hosts: list[Host], link_mode: str = "pass
         crypto_cipher=spec.crypto_cipher,
         crypto_hash=spec.crypto_hash,
         keyfile=keyfile,
-        link_mode=link_mode,
-        totem_options={"token": spec.token_ms} if spec.token_ms else {},
-        links=list(range(len(hosts[0].addresses))),
+        link_mode=spec.link_mode,
+        totem_options={key: getattr(spec, field) for field, key in TOTEM_KEYS.items()
+                       if getattr(spec, field) is not None},
+        links=[{"number": i, "options": {key: getattr(spec.links[i], field) for field, key in LINK_KEYS.items()
+                                         if i < len(spec.links) and getattr(spec.links[i], field) is not None}}
+               for i in range(len(hosts[0].addresses))],
         nodes=nodes,
         two_node=len(hosts) == 2,
     )

@@ -41,7 +41,20 @@ def galera_cnf(spec: GaleraSpec, hosts: list[Host], host: Host) -> str:
         node_name=host.name,
         node_address=node_address(spec, host),
         sst_method=spec.sst_method,
+        provider_options=provider_options(spec),
     )
+
+
+def provider_options(spec: GaleraSpec) -> str | None:
+    """wsrep_provider_options from the stack's settings (None: Galera's defaults)."""
+    options = []
+    if spec.suspect_timeout_ms is not None:
+        # Galera refuses to start unless evs.keepalive_period (default 1 s) is below a third of
+        # the suspect timeout ("out of range [PT0.1S,PT0.666667S)" for PT2S): a quarter, at most 1 s.
+        keepalive = min(1000, spec.suspect_timeout_ms / 4)
+        options += [f"evs.suspect_timeout=PT{spec.suspect_timeout_ms / 1000:g}S",
+                    f"evs.keepalive_period=PT{keepalive / 1000:g}S"]
+    return "; ".join(options) or None
 
 
 def galera_sst_cnf(spec: GaleraSpec) -> str:

@@ -176,7 +176,13 @@ def deployed_stack(root: Path, stack_name: str = STACK_AA, kernel: bool = False,
 deployed_lab_aa = deployed_stack  # lab-aa on tier 1 is the default
 
 
-# Drill records, printed as one table at the end of the session (pytest_terminal_summary).
+# Drill records, printed as one table at the end of the session (pytest_terminal_summary) and
+# appended, one JSON line per drill, to DRILL_RESULTS: `tools/bench --drills` reads them back
+# (median and worst failover over the runs). HA_DRILL_RESULTS=FILE writes elsewhere.
+DRILL_RESULTS = Path(os.environ.get("HA_DRILL_RESULTS", "/var/lib/ha-openstack-lab/drill-results.jsonl"))
+SESSION = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # groups the drills of one run
+
+
 @dataclass
 class DrillRecord:
     nodeid: str
@@ -187,6 +193,8 @@ class DrillRecord:
     notes: dict[str, str] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)  # a timeline, printed when the drill fails
     start: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)
+    fenced: list[str] | None = None  # nodes the cluster fenced during the drill (None: unknown)
 
     def log(self, what: str) -> None:
         self.events.append(f"{time.monotonic() - self.start:7.1f}s {what}")
@@ -201,13 +209,72 @@ def drill_record(request: pytest.FixtureRequest) -> Iterator[DrillRecord]:
     record = DrillRecord(request.node.nodeid, request.node.name.removeprefix("test_"))
     DRILL_RECORDS.append(record)
     yield record
+    kernel = request.node.get_closest_marker("kernel") is not None
+    record.fenced = fenced_since(record.started_at, kernel)
     print(f"\ndrill {record.drill}: failover {record.failover_s}, written {record.written}, "
-          f"found {record.found}, {record.notes}")  # in the log too, should the session be cut short
-    if getattr(request.node, "call_failed", False):
+          f"found {record.found}, fenced {record.fenced}, {record.notes}")  # in the log too
+    failed = getattr(request.node, "call_failed", None)
+    append_result(record, "error" if failed is None else "failed" if failed else "passed", kernel)
+    if failed:
         from .drills import diagnose  # the cluster's state while it is still there
 
-        kernel = request.node.get_closest_marker("kernel") is not None
         print("\n".join(["", f"--- {record.drill}: timeline", *record.events, diagnose(kernel)]))
+
+
+def fenced_since(since: float, kernel: bool) -> list[str] | None:
+    """The nodes the cluster fenced (successfully) after `since` (epoch seconds), from the
+    fencer's history on the nodes that answer; None when no node answered."""
+    from .drills import last_fenced
+
+    fenced = []
+    try:
+        for node in NODES:
+            if last_fenced(node, kernel=kernel) >= since - 1:
+                fenced.append(node)
+    except (AssertionError, subprocess.SubprocessError, pytest.fail.Exception):
+        return None
+    return fenced
+
+
+def timing_settings(stack_file: Path) -> dict[str, Any]:
+    """The detection and recovery settings a drill ran with, as corosync and HAProxy use them."""
+    from ha_components.models.haproxy import ServerCheck
+    from ha_components.stackfile import load_stack_file
+
+    stack = load_stack_file(stack_file)
+    pcmk = stack.pacemaker
+    out: dict[str, Any] = {"token_ms": pcmk.real_token_ms, "consensus_ms": pcmk.real_consensus_ms,
+                           "link_mode": pcmk.link_mode, "stonith_timeout": pcmk.fencing.timeout or "60s",
+                           "vip_monitor": pcmk.resources.vip_monitor_interval}
+    if pcmk.links:
+        out["links"] = [link.model_dump(exclude_none=True) for link in pcmk.links]
+    if stack.haproxy:
+        check: ServerCheck = stack.haproxy.galera_check or stack.haproxy.check
+        out["galera_check"] = f"inter {check.inter_ms} fastinter {check.fastinter_ms} fall {check.fall} rise {check.rise}"
+    if stack.galera:
+        out["galera_suspect_ms"] = stack.galera.suspect_timeout_ms or 5000  # Galera's evs.suspect_timeout
+    return out
+
+
+def append_result(record: DrillRecord, result: str, kernel: bool) -> None:
+    """One JSON line per drill in DRILL_RESULTS (never fails the drill: the table has it too)."""
+    import json
+
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip() or None
+        stack_file = REPO / "stacks" / ("Pulumi.lab-ap.yaml" if kernel else f"Pulumi.{STACK_AA}.yaml")
+        line = {"session": SESSION, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.started_at)),
+                "drill": record.drill, "tier": "kernel" if kernel else "tier1", "result": result,
+                "failover_s": None if record.failover_s is None else round(record.failover_s, 2),
+                "written": record.written, "found": record.found, "fenced": record.fenced,
+                "notes": record.notes, "load": round(os.getloadavg()[0], 1), "commit": commit,
+                "settings": timing_settings(stack_file)}
+        DRILL_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with DRILL_RESULTS.open("a") as out:
+            out.write(json.dumps(line, sort_keys=True) + "\n")
+    except Exception as err:  # noqa: BLE001 - a results file is a convenience
+        print(f"drill {record.drill}: not written to {DRILL_RESULTS}: {err}")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -232,6 +299,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for r in DRILL_RECORDS:
         cells = ["-" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
                  for v in (r.failover_s, r.written, r.found)]
-        notes = ", ".join(f"{k} {v}" for k, v in r.notes.items())
+        notes = ", ".join([f"{k} {v}" for k, v in r.notes.items()]
+                          + ([f"fenced {' '.join(r.fenced) or 'none'}"] if r.fenced is not None else []))
         terminalreporter.write_line(fmt.format(r.drill, outcome.get(r.nodeid, "?"), *cells, notes))
+    terminalreporter.write_line(f"appended to {DRILL_RESULTS} (session {SESSION}); over the runs: tools/bench --drills")
 
