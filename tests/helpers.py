@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import base64
 import copy
+import os
+import subprocess
+import uuid
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, Callable
 
-from ha_components.models import StackConfig, validate_stack
+from ha_components.models import StackConfig, StackConfigError, validate_stack
+from ha_components.models.hosts import Host
+from ha_components.models.pacemaker import PacemakerSpec
+from ha_components.render.corosync import corosync_conf
 from ha_components.models.base import SECRET_PLACEHOLDER_PREFIX
 from ha_components.stackfile import config_from_stack_file
 
@@ -78,3 +85,41 @@ def waits_for(name: str) -> set[str]:
         else:  # a component: depending on it waits for every one of its children
             todo.extend(n for n, r in remote.RECORDED.items() if r.parent == dep)
     return seen
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    """`validate_stack`'s problems with `data` as text; [] when it is valid."""
+    try:
+        validate_stack(data)
+    except StackConfigError as err:
+        return [str(p) for p in err.problems]
+    return []
+
+
+def assert_problem(data: dict[str, Any], field: str, *words: str) -> None:
+    """`data` is refused with a problem naming `field` that says each of `words`."""
+    lines = problems(data)
+    matching = [line for line in lines if line.startswith(f"{field}: ")]
+    assert matching, f"no problem names {field!r}; got {lines}"
+    for word in words:
+        assert any(word in line for line in matching), f"{word!r} not in {matching}"
+
+
+def corosync_test(spec: PacemakerSpec, hosts: list[Host], addresses: list[IPv4Address],
+                  tmp_path: Path) -> subprocess.CompletedProcess:
+    """`corosync -t` on the rendered corosync.conf in a fresh network namespace holding
+    `addresses` (one node's own, as on the host). Needs root."""
+    key = tmp_path / "authkey"
+    key.write_bytes(os.urandom(256))
+    conf = tmp_path / "corosync.conf"
+    conf.write_text(corosync_conf(spec, hosts, keyfile=str(key)))
+    ns = f"hao-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        for addr in addresses:
+            subprocess.run(["ip", "-n", ns, "addr", "add", f"{addr}/32", "dev", "lo"], check=True)
+        return subprocess.run(["ip", "netns", "exec", ns, "corosync", "-t", "-c", str(conf)],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)

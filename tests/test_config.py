@@ -13,7 +13,7 @@ import yaml
 from ha_components.models import StackConfigError, validate_stack
 from ha_components.stackfile import load_stack_file
 
-from .helpers import AUTHKEY, ROOT, SHIPPED_STACKS, stack_data
+from .helpers import AUTHKEY, ROOT, SHIPPED_STACKS, assert_problem, stack_data
 
 
 def problems_of(data: dict[str, Any]) -> list[str]:
@@ -26,14 +26,6 @@ def edited(edit: Callable[[dict[str, Any]], None], name: str = "lab-ap") -> dict
     data = stack_data(name)
     edit(data)
     return data
-
-
-def assert_problem(data: dict[str, Any], field: str, *words: str) -> None:
-    lines = problems_of(data)
-    matching = [line for line in lines if line.startswith(f"{field}: ")]
-    assert matching, f"no problem names {field!r}; got {lines}"
-    for word in words:
-        assert any(word in line for line in matching), f"{word!r} not in {matching}"
 
 
 @pytest.mark.parametrize("stack_file", SHIPPED_STACKS, ids=lambda p: p.name)

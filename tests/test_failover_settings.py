@@ -9,7 +9,6 @@ import copy
 import os
 import subprocess
 import sys
-import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable
@@ -18,20 +17,12 @@ import pytest
 import yaml
 
 from ha_components.dryrun import record
-from ha_components.models import StackConfigError, validate_stack
+from ha_components.models import validate_stack
 from ha_components.models.active_active import frontend_plan
 from ha_components.render.corosync import corosync_conf
 from ha_components.render.haproxy import haproxy_cfg
 
-from .helpers import ROOT, stack_data
-
-
-def problems(data: dict[str, Any]) -> list[str]:
-    try:
-        validate_stack(data)
-    except StackConfigError as err:
-        return [str(p) for p in err.problems]
-    return []
+from .helpers import ROOT, assert_problem, corosync_test, problems, stack_data
 
 
 def edited(name: str, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
@@ -47,14 +38,6 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
     for key in parents:
         node = node.setdefault(key, {})
     node[last] = value
-
-
-def assert_problem(data: dict[str, Any], field: str, *words: str) -> None:
-    lines = problems(data)
-    matching = [line for line in lines if line.startswith(f"{field}: ")]
-    assert matching, f"no problem names {field!r}; got {lines}"
-    for word in words:
-        assert any(word in line for line in matching), f"{word!r} not in {matching}"
 
 
 # --- validation -------------------------------------------------------------------------
@@ -204,21 +187,8 @@ def test_corosync_accepts_the_timing(tmp_path: Path) -> None:
     """`corosync -t` on ctl1's addresses (as tests/test_render.py does for the default config)."""
     stack = validate_stack(timed(**TIMING))
     hosts = [stack.host(n) for n in stack.pacemaker.nodes]
-    key = tmp_path / "authkey"
-    key.write_bytes(os.urandom(256))
-    conf = tmp_path / "corosync.conf"
-    conf.write_text(corosync_conf(stack.pacemaker, hosts, keyfile=str(key)))
-    ns = f"hao-test-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        for addr in hosts[0].addresses:
-            subprocess.run(["ip", "-n", ns, "addr", "add", f"{addr}/32", "dev", "lo"], check=True)
-        result = subprocess.run(["ip", "netns", "exec", ns, "corosync", "-t", "-c", str(conf)],
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stdout + result.stderr
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=True)
+    result = corosync_test(stack.pacemaker, hosts, hosts[0].addresses, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_haproxy_check_timing_per_listener() -> None:

@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 import xml.etree.ElementTree as ET
 
@@ -20,7 +19,7 @@ from ha_components.render.corosync import corosync_conf
 from ha_components.render.drbd import drbd_resource
 from ha_components.stackfile import load_stack_file
 
-from .helpers import GOLDEN, ROOT, STACKS
+from .helpers import GOLDEN, ROOT, STACKS, corosync_test
 
 CIB_APPLY = ROOT / "ha_components" / "render" / "files" / "ha-cib-apply"
 
@@ -68,21 +67,8 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces ne
 def test_corosync_accepts_the_config_on_each_node(lab_ap: StackConfig, node: int, tmp_path: Path) -> None:
     """`corosync -t` in a namespace that holds the node's own addresses, as on the host."""
     hosts = pacemaker_hosts(lab_ap)
-    key = tmp_path / "authkey"
-    key.write_bytes(os.urandom(256))
-    conf = tmp_path / "corosync.conf"
-    conf.write_text(corosync_conf(lab_ap.pacemaker, hosts, keyfile=str(key)))
-    ns = f"hao-test-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        for addr in hosts[node].addresses:
-            subprocess.run(["ip", "-n", ns, "addr", "add", f"{addr}/32", "dev", "lo"], check=True)
-        result = subprocess.run(["ip", "netns", "exec", ns, "corosync", "-t", "-c", str(conf)],
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stdout + result.stderr
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=True)
+    result = corosync_test(lab_ap.pacemaker, hosts, hosts[node].addresses, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @needs_root
