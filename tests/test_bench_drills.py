@@ -75,6 +75,6 @@ def test_drill_conftest_writes_what_bench_reads(tmp_path: Path, monkeypatch) -> 
     [item] = drills.load(tmp_path / "r.jsonl")
     assert item["drill"] == "api_vip_loss" and item["failover_s"] == 7.25 and item["result"] == "passed"
     assert item["settings"]["token_ms"] >= 1000 and "galera_check" in item["settings"]
-    assert item["settings"]["galera_suspect_ms"] == 2000  # lab-aa's galera.suspect_timeout_ms
+    assert item["settings"]["galera_suspect_ms"] == 5000  # lab-aa's galera.suspect_timeout_ms
     [row] = drills.summarize([item])
     assert row.median == 7.25 and row.healthy_fenced == []
