@@ -10,8 +10,9 @@ from .models import Host
 from .models.galera import GaleraSpec
 from .render import render_template, static_file, stop_units
 from .render.galera import (CONFIG_PATH, CONFIG_STAMP, GARB_DEFAULTS, HEALTH_SCRIPT, HEALTH_SERVICE, HEALTH_SOCKET,
-                            RECOVER_SCRIPT, SST_CONFIG_PATH, accounts_sql, galera_cnf, galera_sst_cnf,
-                            garb_defaults, health_service, health_socket, node_address)
+                            MEMBERS_PATH, RECOVER_SCRIPT, SST_CONFIG_PATH, accounts_sql, galera_cnf,
+                            galera_members_cnf, galera_sst_cnf, garb_defaults, health_service, health_socket,
+                            node_address)
 from .render.openstack import database_sql, sqlalchemy_url
 from .types import Token
 
@@ -50,21 +51,25 @@ class GaleraCluster(pulumi.ComponentResource):
         allowed = sorted(set(args.health_allowed_from) | {"127.0.0.1"})
         peers = [node_address(spec, h) for h in args.hosts]
 
+        members_cnf = galera_members_cnf(spec, args.hosts)
         prepared: dict[str, list[pulumi.Resource]] = {}
         self.health: list[pulumi.Resource] = []
         for host, node in zip(args.hosts, nodes):
             n = f"{name}-{node.name}"
             pkgs = remote.run(f"{n}-packages", node, render_template(
                 "scripts/packages.sh.j2", packages=PACKAGES, disable_units=[]), parent=self)
-            conf = remote.push_file(f"{n}-config", node, CONFIG_PATH, galera_cnf(spec, args.hosts, host),
+            conf = remote.push_file(f"{n}-config", node, CONFIG_PATH, galera_cnf(spec, host),
                                     parent=self, depends_on=[pkgs], keep_on_delete=True)
+            # Not in the rolling restart's stamp: growing the cluster restarts no running node.
+            members_file = remote.push_file(f"{n}-members", node, MEMBERS_PATH, members_cnf, parent=self,
+                                            depends_on=[pkgs], keep_on_delete=True)
             sst = remote.push_file(f"{n}-sst-config", node, SST_CONFIG_PATH, galera_sst_cnf(spec),
                                    parent=self, depends_on=[pkgs], mode="0640", group="mysql", secret=True,
                                    keep_on_delete=True)
             recover = remote.push_file(f"{n}-recover-script", node, RECOVER_SCRIPT,
                                        static_file("ha-galera-recover"), parent=self, depends_on=[pkgs],
                                        mode="0755")
-            prepared[node.name] = [conf, sst, recover]
+            prepared[node.name] = [conf, members_file, sst, recover]
             # The health endpoint HAProxy checks: socket-activated, node address only.
             script = remote.push_file(f"{n}-health-script", node, HEALTH_SCRIPT, static_file("ha-galera-health"),
                                       parent=self, depends_on=[pkgs], mode="0755")
@@ -128,7 +133,7 @@ class GaleraCluster(pulumi.ComponentResource):
                 files=[CONFIG_PATH, SST_CONFIG_PATH], wait=self._wait_synced(spec, node.name)),
                 parent=self, depends_on=[previous],
                 triggers=[remote.content_hash(pulumi.Output.secret(
-                    galera_cnf(spec, args.hosts, host) + galera_sst_cnf(spec)))])
+                    galera_cnf(spec, host) + galera_sst_cnf(spec)))])
         self.ready = previous
 
         self.cluster_name = pulumi.Output.from_input(spec.cluster_name)

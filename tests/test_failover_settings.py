@@ -229,13 +229,13 @@ def test_galera_suspect_timeout_reaches_wsrep_provider_options() -> None:
     data["galera"]["suspect_timeout_ms"] = 1500
     stack = validate_stack(data)
     hosts = [stack.host(n) for n in stack.galera.nodes]
-    text = galera_cnf(stack.galera, hosts, hosts[0])
+    text = galera_cnf(stack.galera, hosts[0])
     # Galera refuses to start when evs.keepalive_period (1 s) is not below a third of it.
     assert 'wsrep_provider_options = "evs.suspect_timeout=PT1.5S; evs.keepalive_period=PT0.375S"\n' \
         in text.split("[galera]")[1]
     del data["galera"]["suspect_timeout_ms"]
     stack = validate_stack(data)
-    assert "wsrep_provider_options" not in galera_cnf(stack.galera, hosts, hosts[0])
+    assert "wsrep_provider_options" not in galera_cnf(stack.galera, hosts[0])
 
 
 @pytest.fixture

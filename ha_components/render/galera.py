@@ -8,6 +8,9 @@ from .openstack import _sql_string
 
 CONFIG_PATH = "/etc/mysql/mariadb.conf.d/99-ha-openstack-galera.cnf"
 SST_CONFIG_PATH = "/etc/mysql/mariadb.conf.d/99-ha-openstack-galera-sst.cnf"
+# The members (wsrep_cluster_address) in a file of their own, outside the restart stamp: a
+# running node learns members from the cluster, the list only matters when a node starts.
+MEMBERS_PATH = "/etc/mysql/mariadb.conf.d/99-ha-openstack-galera-members.cnf"
 HEALTH_SCRIPT = "/usr/local/sbin/ha-galera-health"
 HEALTH_SOCKET = "/etc/systemd/system/ha-galera-health.socket"
 HEALTH_SERVICE = "/etc/systemd/system/ha-galera-health@.service"
@@ -26,8 +29,14 @@ def cluster_address(spec: GaleraSpec, hosts: list[Host]) -> str:
     return "gcomm://" + ",".join(node_address(spec, h) for h in hosts)
 
 
-def galera_cnf(spec: GaleraSpec, hosts: list[Host], host: Host) -> str:
-    """The [mysqld] options of one node (no secret: the SST account is in its own file)."""
+def galera_members_cnf(spec: GaleraSpec, hosts: list[Host]) -> str:
+    """The cluster's members: grown or shrunk without restarting the running nodes."""
+    return render_template("galera-members.cnf.j2", cluster_address=cluster_address(spec, hosts))
+
+
+def galera_cnf(spec: GaleraSpec, host: Host) -> str:
+    """The [mysqld] options of one node (no secret: the SST account is in its own file, the
+    members in theirs)."""
     return render_template(
         "galera.cnf.j2",
         bind_address=node_address(spec, host),
@@ -37,7 +46,6 @@ def galera_cnf(spec: GaleraSpec, hosts: list[Host], host: Host) -> str:
         options=spec.options,
         provider=PROVIDER,
         cluster_name=spec.cluster_name,
-        cluster_address=cluster_address(spec, hosts),
         node_name=host.name,
         node_address=node_address(spec, host),
         sst_method=spec.sst_method,
