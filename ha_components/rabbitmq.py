@@ -9,9 +9,9 @@ from . import remote
 from .models import Host
 from .models.rabbitmq import RabbitSpec
 from .render import render_template, stop_units
-from .render.rabbitmq import (CONFIG_PATH, CONFIG_STAMP, COOKIE_PATH, DEFINITIONS_PATH, ENV_PATH, cluster_transport_url,
-                              definitions, hosts_entries, vhosts, oslo_messaging_settings, rabbitmq_conf,
-                              rabbitmq_env, users_stdin)
+from .render.rabbitmq import (CONFIG_PATH, CONFIG_STAMP, COOKIE_PATH, DEFINITIONS_PATH, ENV_PATH, MEMBERS_PATH,
+                              cluster_transport_url, definitions, hosts_entries, vhosts, oslo_messaging_settings,
+                              rabbitmq_conf, rabbitmq_env, rabbitmq_members_conf, users_stdin)
 from .types import Token
 
 
@@ -36,6 +36,7 @@ class RabbitHACluster(pulumi.ComponentResource):
         first = f"rabbit@{nodes[0].name}"
         previous: list[pulumi.Resource] = []
         configs: list[str] = []
+        members_conf = rabbitmq_members_conf(spec)
         self.cookies: list[pulumi.Resource] = []
         self.starts: list[pulumi.Resource] = []
         for host, node in zip(args.hosts, nodes):
@@ -55,12 +56,15 @@ class RabbitHACluster(pulumi.ComponentResource):
                                    depends_on=[pkgs], keep_on_delete=True)
             conf = remote.push_file(f"{n}-config", node, CONFIG_PATH, conf_text, parent=self,
                                     depends_on=[pkgs], keep_on_delete=True)
+            # Not in the rolling restart's stamp: growing the cluster restarts no running node.
+            members = remote.push_file(f"{n}-members", node, MEMBERS_PATH, members_conf, parent=self,
+                                       depends_on=[pkgs], keep_on_delete=True)
             self.cookies.append(cookie)
             start = remote.run(f"{n}-start", node, render_template(
                 "scripts/rabbitmq-start.sh.j2", nodename=f"rabbit@{node.name}", first=not previous,
                 first_node=first, timeout_seconds=spec.timeout_seconds, stamp=CONFIG_STAMP,
                 files=[ENV_PATH, CONFIG_PATH]),
-                parent=self, depends_on=[names, cookie, env, conf, *previous],
+                parent=self, depends_on=[names, cookie, env, conf, members, *previous],
                 # Destroy stops the nodes in reverse order; the first node, stopped last,
                 # can start again on its own, with the queues and users on disk.
                 delete=stop_units("rabbitmq-server"))
@@ -71,6 +75,12 @@ class RabbitHACluster(pulumi.ComponentResource):
         running = remote.run(f"{name}-running", head, render_template(
             "scripts/rabbitmq-wait.sh.j2", nodes=spec.node_names, timeout_seconds=spec.timeout_seconds),
             parent=self, depends_on=self.starts)
+        # A quorum queue declared before a node joined has no replica there (RabbitMQ < 3.13
+        # does not grow queues by itself): one on every node, so each survives a minority loss.
+        if spec.queue_ha == "quorum" and len(nodes) > 1:
+            running = remote.run(f"{name}-quorum-members", head, render_template(
+                "scripts/rabbitmq-quorum-grow.sh.j2", nodes=[f"rabbit@{n.name}" for n in nodes]),
+                parent=self, depends_on=[running])
         # A changed config or env is applied by a rolling restart, one node at a time, each
         # back in the running cluster before the next (a no-op when nothing changed).
         rolled: pulumi.Resource = running

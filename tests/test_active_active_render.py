@@ -20,7 +20,7 @@ from ha_components.models.active_active import frontend_plan
 from ha_components.render import static_file
 from ha_components.render.galera import galera_cnf, galera_sst_cnf
 from ha_components.render.haproxy import haproxy_cfg
-from ha_components.render.rabbitmq import definitions, oslo_messaging_settings, rabbitmq_conf
+from ha_components.render.rabbitmq import definitions, oslo_messaging_settings, rabbitmq_conf, rabbitmq_members_conf
 from ha_components.stackfile import config_from_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,10 +70,12 @@ LAB_FILES = {
     "haproxy.cfg": "ctl1/etc/haproxy/haproxy.cfg.ha-openstack",
     "galera.cnf": "ctl1/etc/mysql/mariadb.conf.d/99-ha-openstack-galera.cnf",
     "galera-sst.cnf": "ctl1/etc/mysql/mariadb.conf.d/99-ha-openstack-galera-sst.cnf",
+    "galera-members.cnf": "ctl1/etc/mysql/mariadb.conf.d/99-ha-openstack-galera-members.cnf",
     "ha-galera-health.socket": "ctl1/etc/systemd/system/ha-galera-health.socket",
     "ha-galera-health@.service": "ctl1/etc/systemd/system/ha-galera-health@.service",
     "rabbitmq.conf": "ctl1/etc/rabbitmq/rabbitmq.conf",
     "rabbitmq-env.conf": "ctl1/etc/rabbitmq/rabbitmq-env.conf",
+    "rabbitmq-members.conf": "ctl1/etc/rabbitmq/conf.d/50-ha-openstack-members.conf",
     "rabbitmq-definitions.json": "ctl1/etc/rabbitmq/ha-openstack-definitions.json",
     "memcached.conf": "ctl1/etc/memcached.conf",
     "keystone-fragment.conf": "ctl1/etc/keystone/keystone.conf.d/100-ha-openstack.conf",
@@ -154,6 +156,7 @@ def test_mariadb_parses_the_rendered_galera_options(lab_render, tmp_path):
     _need("mariadbd")
     both = tmp_path / "galera.cnf"
     both.write_text((lab_render / LAB_FILES["galera.cnf"]).read_text()
+                    + (lab_render / LAB_FILES["galera-members.cnf"]).read_text()
                     + (lab_render / LAB_FILES["galera-sst.cnf"]).read_text())
     done = _mariadbd(both)
     assert done.returncode == 0, done.stderr
@@ -186,16 +189,16 @@ def _rabbit_schema_keys() -> list[re.Pattern]:
 
 def test_rabbitmq_conf_uses_only_keys_of_the_installed_schema(lab_render):
     patterns = _rabbit_schema_keys()
-    conf = (lab_render / LAB_FILES["rabbitmq.conf"]).read_text()
+    conf = (lab_render / LAB_FILES["rabbitmq.conf"]).read_text() + (lab_render / LAB_FILES["rabbitmq-members.conf"]).read_text()
     keys = [line.split("=", 1)[0].strip() for line in conf.splitlines() if line and not line.startswith("#")]
-    assert "cluster_partition_handling" in keys
+    assert "cluster_partition_handling" in keys and "cluster_formation.classic_config.nodes.3" in keys
     for key in keys:
         assert any(p.match(key) for p in patterns), f"{key} is not a rabbitmq.conf setting"
 
 
 def test_single_node_rabbitmq_has_no_peer_discovery():
     stack = load("Pulumi.lab-aa.yaml", rabbitmq={"nodes": ["ctl1"], "development": True})
-    assert "classic_config" not in rabbitmq_conf(stack.rabbitmq, stack.host("ctl1"))
+    assert "classic_config" not in rabbitmq_conf(stack.rabbitmq, stack.host("ctl1")) + rabbitmq_members_conf(stack.rabbitmq)
 
 
 def test_quorum_queues_by_default_and_the_seed_policy_only_when_asked():
@@ -232,7 +235,7 @@ def test_secret_values_land_only_in_their_files():
     data["galera"]["sst_password"] = "Sst-Pass-0042"
     stack = validate_stack(data)
     host = stack.host("ctl1")
-    assert "Sst-Pass-0042" not in galera_cnf(stack.galera, [stack.host(n) for n in stack.galera.nodes], host)
+    assert "Sst-Pass-0042" not in galera_cnf(stack.galera, host)
     assert "wsrep_sst_auth = wsrep_sst:Sst-Pass-0042\n" in galera_sst_cnf(stack.galera)
 
 
@@ -338,7 +341,7 @@ def galera_node(lab_render):
     subprocess.run(["mariadb-install-db", "--user=mysql", f"--datadir={data}",
                     "--auth-root-authentication-method=socket"], check=True, capture_output=True)
     port, gport = _free_port(), _free_port()
-    rendered = (lab_render / LAB_FILES["galera.cnf"]).read_text()
+    rendered = (lab_render / LAB_FILES["galera.cnf"]).read_text() + (lab_render / LAB_FILES["galera-members.cnf"]).read_text()
     rendered = re.sub(r"10\.77\.1\.1[123]", "127.0.0.1", rendered)
     rendered = re.sub(r"gcomm://\S+", "gcomm://", rendered).replace("port = 3306", f"port = {port}")
     # The rendered provider options (galera.suspect_timeout_ms) run too: base_port joins them.

@@ -13,6 +13,9 @@ ENV_PATH = "/etc/rabbitmq/rabbitmq-env.conf"
 COOKIE_PATH = "/var/lib/rabbitmq/.erlang.cookie"
 DEFINITIONS_PATH = "/etc/rabbitmq/ha-openstack-definitions.json"
 CONFIG_STAMP = "/var/lib/ha-openstack/rabbitmq-config.sha256"
+# The peers a blank node joins, in a file of their own (RabbitMQ reads conf.d/*.conf after
+# rabbitmq.conf) outside the restart stamp: only a node's first boot reads them.
+MEMBERS_PATH = "/etc/rabbitmq/conf.d/50-ha-openstack-members.conf"
 # The seed's policy: mirror every queue but the built-in amq.* ones (RabbitMQ < 4 only).
 HA_ALL_PATTERN = r"^(?!amq\.).*"
 
@@ -24,8 +27,12 @@ def node_address(spec: RabbitSpec, host: Host) -> str:
 def rabbitmq_conf(spec: RabbitSpec, host: Host) -> str:
     return render_template(
         "rabbitmq.conf.j2", node=host.name, address=node_address(spec, host), port=spec.port,
-        peers=spec.node_names if len(spec.nodes) > 1 else [],
         partition_handling=spec.partition_handling)
+
+
+def rabbitmq_members_conf(spec: RabbitSpec) -> str:
+    """classic_config peer discovery: the cluster a blank node joins (none for one node)."""
+    return render_template("rabbitmq-members.conf.j2", peers=spec.node_names if len(spec.nodes) > 1 else [])
 
 
 def rabbitmq_env(spec: RabbitSpec, host: Host) -> str:
