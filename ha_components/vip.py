@@ -101,6 +101,9 @@ class OpenStackServiceVip(pulumi.ComponentResource):
         self._name, self._cluster = name, cluster
         self._node_files: dict[str, list[FileSpec]] = {}
         prepared: list[pulumi.Resource] = []
+        # The same unit set on the previous node: restarts roll through the nodes one at a
+        # time, so a changed file (a grown cluster's server lists) never stops a service everywhere.
+        self._previous: dict[str, pulumi.Resource] = {}
         for node in cluster.nodes:
             n = f"{name}-{node.name}"
             ready = [cluster.ready, *args.depends_on]
@@ -154,8 +157,11 @@ class OpenStackServiceVip(pulumi.ComponentResource):
     def _units_on(self, node: remote.RemoteHost, unit_set: UnitSet,
                   depends_on: list[pulumi.Resource]) -> pulumi.Resource:
         watched = [f for f in self._node_files[node.name] if f.path in unit_set.files]
-        return remote.run(f"{self._name}-{node.name}-{unit_set.name}", node, render_template(
+        previous = self._previous.get(unit_set.name)
+        units = remote.run(f"{self._name}-{node.name}-{unit_set.name}", node, render_template(
             "scripts/systemd-units.sh.j2", units=unit_set.units, reload=False), parent=self,
-            depends_on=depends_on, triggers=[remote.content_hash(
+            depends_on=[*depends_on, *([previous] if previous else [])], triggers=[remote.content_hash(
                 pulumi.Output.secret("".join(f.path + "\0" + f.content for f in watched)))],
             delete=stop_units(*unit_set.units))
+        self._previous[unit_set.name] = units
+        return units
