@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import copy
 import os
+import re
 import subprocess
 import uuid
 from ipaddress import IPv4Address
@@ -123,3 +124,25 @@ def corosync_test(spec: PacemakerSpec, hosts: list[Host], addresses: list[IPv4Ad
                               capture_output=True, text=True, timeout=60)
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=True)
+
+
+LAB_HOST_KEYS = ROOT / "tools" / "lab.d" / "host-keys"
+
+
+def lab_stack_grown(text: str, count: int) -> str:
+    """A lab stack file's text with `count` controllers (ctl1..ctlN) where it had three: the
+    hosts (addresses and fixture host keys of tools/lab), every role's nodes and the fence targets."""
+    names = [f"ctl{i}" for i in range(1, count + 1)]
+    three = "[ctl1, ctl2, ctl3]"
+    assert three in text, "no three-controller node list in the stack"
+    text = text.replace(three, "[" + ", ".join(names) + "]")
+    block = re.search(r"(?ms)^    - name: ctl3\n.*?^      addresses: \[[^\]]*\]\n", text)
+    assert block, "no ctl3 host in the stack"
+    added = ""
+    for name in names[3:]:
+        n = name[-1]
+        key = " ".join((LAB_HOST_KEYS / f"{name}-ssh_host_ed25519_key.pub").read_text().split()[:2])
+        added += (block[0].replace("10.77.1.13", f"10.77.1.1{n}").replace("10.77.2.13", f"10.77.2.1{n}")
+                  .replace("name: ctl3", f"name: {name}")
+                  .replace(re.search(r"host_key: (\S+ \S+)", block[0])[1], key))
+    return text[:block.end()] + added + text[block.end():]

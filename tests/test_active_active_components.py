@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import shlex
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from ha_components.models import validate_stack
 from ha_components.stackfile import config_from_stack_file
 from ha_components.types import Token
 
-from .helpers import waits_for
+from .helpers import lab_stack_grown, waits_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,14 +74,19 @@ def real_secrets(data: Any, found: list[str], path: str = "") -> Any:
     if isinstance(data, list):
         return [real_secrets(v, found, f"{path}{i}") for i, v in enumerate(data)]
     if isinstance(data, str) and data.startswith("<secret:"):
-        value = AUTHKEY if path.endswith("authkey") else f"Zq{len(found):02d}" + "x7Kp" * 6
+        # From the secret's path, not its position: a stack with more hosts keeps the same values.
+        value = AUTHKEY if path.endswith("authkey") else f"Zq{hashlib.sha256(path.encode()).hexdigest()[:8]}" + "x7Kp" * 6
         found.append(value)
         return value
     return data
 
 
-def lab_stack(secrets: list[str] | None = None, **changes: Any):
-    data = copy.deepcopy(config_from_stack_file(ROOT / "stacks" / "Pulumi.lab-aa.yaml"))
+def lab_stack(secrets: list[str] | None = None, controllers: int = 3, **changes: Any):
+    path = ROOT / "stacks" / "Pulumi.lab-aa.yaml"
+    if controllers != 3:
+        path = Path(tempfile.mkdtemp()) / path.name
+        path.write_text(lab_stack_grown((ROOT / "stacks" / "Pulumi.lab-aa.yaml").read_text(), controllers))
+    data = copy.deepcopy(config_from_stack_file(path))
     for host in data["hosts"]:  # an inline key: the test reads no key file
         host["ssh"].pop("private_key_path")
         host["ssh"]["private_key"] = f"<secret:hosts.{host['name']}.ssh.private_key>"
@@ -352,6 +359,36 @@ def test_config_changes_roll_through_the_nodes_one_at_a_time():
     changed = sorted(name for name in a if a[name] != b[name])
     assert changed == sorted([f"galera-{n}-config" for n in ("ctl1", "ctl2", "ctl3")]
                              + [f"galera-{n}-rolling-restart" for n in ("ctl1", "ctl2", "ctl3")])
+
+
+def test_growing_to_five_controllers_restarts_no_running_database_broker_or_cluster_node():
+    """Issue 17: the members of Galera and RabbitMQ are files outside the restart stamps,
+    corosync re-reads its node list, the new nodes join after the others; the OpenStack units
+    (whose memcached and broker lists grew) restart one node at a time."""
+    three, five = run_program(lab_stack()), run_program(lab_stack(controllers=5))
+    a, b = _comparable(three), _comparable(five)
+    changed = {name for name in a if a[name] != b[name]}
+    for node in ("ctl1", "ctl2", "ctl3"):
+        for kept in (f"galera-{node}-config", f"rabbitmq-{node}-start", f"rabbitmq-{node}-config",
+                     f"cluster-{node}-start"):
+            assert kept not in changed, kept
+        # Re-run (the waits name five nodes), but their stamps say the config is the same.
+        for restart in (f"galera-{node}-rolling-restart", f"rabbitmq-{node}-rolling-restart"):
+            assert a[restart]["triggers"] == b[restart]["triggers"], restart
+        for grown in (f"galera-{node}-members", f"rabbitmq-{node}-members", f"cluster-{node}-corosync-conf",
+                      f"haproxy-{node}-config"):
+            assert grown in changed, grown
+    assert "gcomm://10.77.1.11,10.77.1.12,10.77.1.13,10.77.1.14,10.77.1.15" in five.commands["galera-ctl1-members"].inputs["stdin"]
+    assert "nodes.5 = rabbit@ctl5" in five.commands["rabbitmq-ctl2-members"].inputs["stdin"]
+    assert "cluster-corosync-reload" in changed and '"$size" = 5' in five.commands["galera-cluster-size"].create
+    # The new nodes join one at a time after the running ones; quorum queues grow onto them.
+    assert five.before("galera-ctl3-start", "galera-ctl4-start") and five.before("galera-ctl4-start", "galera-ctl5-start")
+    assert five.before("rabbitmq-ctl5-start", "rabbitmq-quorum-members")
+    assert "rabbitmq-queues grow rabbit@ctl5 all" in five.commands["rabbitmq-quorum-members"].create
+    for unit_set in ("keystone", "memcached"):
+        assert f"api-ctl1-{unit_set}" in changed
+        chain = [f"api-ctl{i}-{unit_set}" for i in range(1, 6)]
+        assert all(five.before(x, y) for x, y in zip(chain, chain[1:])), chain
 
 
 def test_one_projects_setting_restarts_only_that_projects_units():
