@@ -62,7 +62,7 @@ class RabbitHACluster(pulumi.ComponentResource):
             self.cookies.append(cookie)
             start = remote.run(f"{n}-start", node, render_template(
                 "scripts/rabbitmq-start.sh.j2", nodename=f"rabbit@{node.name}", first=not previous,
-                first_node=first, timeout_seconds=spec.timeout_seconds, stamp=CONFIG_STAMP,
+                first_node=first, members=MEMBERS_PATH, timeout_seconds=spec.timeout_seconds, stamp=CONFIG_STAMP,
                 files=[ENV_PATH, CONFIG_PATH]),
                 parent=self, depends_on=[names, cookie, env, conf, members, *previous],
                 # Destroy stops the nodes in reverse order; the first node, stopped last,
@@ -75,12 +75,6 @@ class RabbitHACluster(pulumi.ComponentResource):
         running = remote.run(f"{name}-running", head, render_template(
             "scripts/rabbitmq-wait.sh.j2", nodes=spec.node_names, timeout_seconds=spec.timeout_seconds),
             parent=self, depends_on=self.starts)
-        # A quorum queue declared before a node joined has no replica there (RabbitMQ < 3.13
-        # does not grow queues by itself): one on every node, so each survives a minority loss.
-        if spec.queue_ha == "quorum" and len(nodes) > 1:
-            running = remote.run(f"{name}-quorum-members", head, render_template(
-                "scripts/rabbitmq-quorum-grow.sh.j2", nodes=[f"rabbit@{n.name}" for n in nodes]),
-                parent=self, depends_on=[running])
         # A changed config or env is applied by a rolling restart, one node at a time, each
         # back in the running cluster before the next (a no-op when nothing changed).
         rolled: pulumi.Resource = running

@@ -383,8 +383,8 @@ def test_growing_to_five_controllers_restarts_no_running_database_broker_or_clus
     assert "cluster-corosync-reload" in changed and '"$size" = 5' in five.commands["galera-cluster-size"].create
     # The new nodes join one at a time after the running ones; quorum queues grow onto them.
     assert five.before("galera-ctl3-start", "galera-ctl4-start") and five.before("galera-ctl4-start", "galera-ctl5-start")
-    assert five.before("rabbitmq-ctl5-start", "rabbitmq-quorum-members")
-    assert "rabbitmq-queues grow rabbit@ctl5 all" in five.commands["rabbitmq-quorum-members"].create
+    assert five.before("rabbitmq-ctl4-start", "rabbitmq-ctl5-start")
+    assert "rabbitmq-queues grow rabbit@ctl5 all" in five.commands["rabbitmq-ctl5-start"].create
     for unit_set in ("keystone", "memcached"):
         assert f"api-ctl1-{unit_set}" in changed
         chain = [f"api-ctl{i}-{unit_set}" for i in range(1, 6)]
