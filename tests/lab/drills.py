@@ -280,6 +280,20 @@ def token(vip: str, password: str, timeout: float = 5) -> bool:
         return response.status == 201 and bool(response.headers["X-Subject-Token"])
 
 
+class TokenRequester(Worker):
+    """Asks keystone for a token through the VIP again and again; each 201 is acknowledged."""
+
+    def __init__(self, vip: str, password: str) -> None:
+        super().__init__("token-requester")
+        self.vip, self.password, self.next = vip, password, 1
+
+    def step(self) -> None:
+        if token(self.vip, self.password):
+            self.acks.ack(self.next)
+            self.next += 1
+        time.sleep(0.2)
+
+
 # --- the cluster as the operator sees it -----------------------------------------------------
 
 
