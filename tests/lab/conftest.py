@@ -20,7 +20,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "tools" / "lab"
-NODES = ["ctl1", "ctl2", "ctl3"]
+NODES = ["ctl1", "ctl2", "ctl3"]  # what `tools/lab up` boots and the lab stacks deploy onto
+ALL_NODES = [*NODES, "ctl4", "ctl5"]  # tier 1's machine slots: ctl4/ctl5 are hardware to add
 STACK_AA = "lab-aa"
 STACK_AA_FILE = REPO / "stacks" / f"Pulumi.{STACK_AA}.yaml"
 

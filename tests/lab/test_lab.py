@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .conftest import NODES, addr, lab, on
+from .conftest import ALL_NODES, NODES, REPO, addr, lab, on
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_up")]
 
@@ -38,6 +38,25 @@ def neigh_mac(node, ip):
     return m.group(1) if m else None
 
 
+def strict_ssh(node, link=0):
+    """`hostname` on NODE by plain ssh with host key checking against root's known_hosts."""
+    return subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                           "-i", "/var/lib/ha-openstack-lab/ssh/id_ed25519", f"root@{addr(node, link)}",
+                           "hostname"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
+def served_key(node):
+    """The ed25519 host key NODE's sshd serves, as `ssh-ed25519 AAAA...`."""
+    out = subprocess.run(["ssh-keyscan", "-T", "5", "-t", "ed25519", addr(node)], capture_output=True,
+                         text=True, timeout=30).stdout
+    return next((" ".join(line.split()[1:3]) for line in out.splitlines() if not line.startswith("#")), None)
+
+
+def fixture_key(node):
+    pub = REPO / "tools" / "lab.d" / "host-keys" / f"{node}-ssh_host_ed25519_key.pub"
+    return " ".join(pub.read_text().split()[:2])
+
+
 def wait_for(pred, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -65,9 +84,7 @@ def test_ssh_with_host_key_checking_trusts_the_machines_after_a_reset():
     known_hosts, so plain ssh (galera-recover, an operator) does not refuse a "changed" host."""
     for n in NODES:
         for link in (0, 1):
-            r = subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                                "-i", "/var/lib/ha-openstack-lab/ssh/id_ed25519", f"root@{addr(n, link)}",
-                                "hostname"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+            r = strict_ssh(n, link)
             assert (r.returncode, r.stdout.strip()) == (0, n), f"{n} link {link}: {r.stderr.strip()}"
 
 
@@ -163,7 +180,7 @@ def test_fence_agent_metadata_is_fence_agent_xml_pacemaker_accepts():
 def test_fence_agent_lists_the_machines():
     r = fence("ctl1", stdin="action=list\n")
     assert r.returncode == 0, r.stderr
-    assert [line.split(",")[0] for line in r.stdout.split()] == NODES
+    assert [line.split(",")[0] for line in r.stdout.split()] == ALL_NODES  # ctl4/ctl5 too, on or off
 
 
 def test_fence_agent_refuses_without_the_lab_token():
@@ -234,15 +251,75 @@ def test_isolate_cuts_a_machine_off_both_networks_and_heal_restores_it():
     assert "ISOLATED" not in lab("status").stdout
 
 
+def test_start_adds_a_machine_beside_the_running_three_and_the_fence_agent_powers_it():
+    """`start ctl4` is how a test adds hardware: a fourth machine at 10.77.1.14 with its fixture
+    host key that resolves all five names; fence_halab on ctl1 cuts and restores its power."""
+    assert all(lab("status", n, check=False).returncode == 0 for n in NODES)
+    try:
+        lab("start", "ctl4")
+        assert on("ctl4", "hostname").stdout.strip() == "ctl4"
+        assert on("ctl4", "systemctl is-system-running").stdout.strip() == "running"
+        assert served_key("ctl4") == fixture_key("ctl4")
+        for link in (0, 1):
+            r = strict_ssh("ctl4", link)
+            assert (r.returncode, r.stdout.strip()) == (0, "ctl4"), f"link {link}: {r.stderr.strip()}"
+            assert ping("ctl4", addr("ctl1", link)) and ping("ctl3", addr("ctl4", link))
+        names = [*ALL_NODES, *[f"{n}-link1" for n in ALL_NODES]]
+        hosts = on("ctl4", f"getent hosts {' '.join(names)}").stdout
+        resolved = {name: line.split()[0] for line in hosts.splitlines() for name in line.split()[1:]}
+        assert {n: resolved.get(n) for n in ALL_NODES} == {n: addr(n) for n in ALL_NODES}
+        assert {n: resolved.get(f"{n}-link1") for n in ALL_NODES} == {n: addr(n, 1) for n in ALL_NODES}
+
+        r = fence("ctl1", stdin="action=off\nplug=ctl4\n")
+        assert r.returncode == 0, r.stderr
+        assert lab("status", "ctl4", check=False).returncode == 2
+        assert not host_reaches(addr("ctl4"))
+        r = fence("ctl1", stdin="action=on\nplug=ctl4\n")
+        assert r.returncode == 0, r.stderr
+        lab("start", "ctl4")  # already on: waits until it answers SSH
+        assert on("ctl4", "hostname").stdout.strip() == "ctl4"
+    finally:
+        lab("kill", "ctl4", check=False)
+    assert lab("status", "ctl4", check=False).returncode == 2
+
+
+def test_wipe_replaces_the_hardware_and_reset_of_the_node_restores_its_fixture_key():
+    on("ctl2", "echo old > /root/wipe-marker && sync")
+    machine_id = on("ctl2", "cat /etc/machine-id").stdout.strip()
+    try:
+        printed = lab("wipe", "ctl2").stdout.strip()
+        node, key = printed.split(" ", 1)
+        assert node == "ctl2" and key.startswith("ssh-ed25519 "), printed
+        assert key != fixture_key("ctl2")
+        assert served_key("ctl2") == key
+        for link in (0, 1):  # tools/lab put the new key into root's known_hosts
+            r = strict_ssh("ctl2", link)
+            assert (r.returncode, r.stdout.strip()) == (0, "ctl2"), f"link {link}: {r.stderr.strip()}"
+        assert on("ctl2", "test -e /root/wipe-marker", check=False).returncode == 1, "the old disk survived"
+        assert on("ctl2", "cat /etc/machine-id").stdout.strip() != machine_id
+        assert on("ctl2", "systemctl is-system-running").stdout.strip() == "running"
+        lab("kill", "ctl2")  # the new key is the machine's: it survives a power cycle
+        lab("start", "ctl2")
+        assert served_key("ctl2") == key
+    finally:
+        lab("reset", "ctl2")  # fresh disk, fixture key: the deployments pin it
+    assert served_key("ctl2") == fixture_key("ctl2")
+    r = strict_ssh("ctl2")
+    assert (r.returncode, r.stdout.strip()) == (0, "ctl2"), r.stderr.strip()
+
+
 def test_down_leaves_nothing_behind_and_up_brings_the_same_disks_back():
     on("ctl1", "echo kept > /root/down-marker && sync")
-    lab("down")  # verifies itself and fails if anything is left
+    lab("up", "--nodes", "5")
+    assert [on(n, "hostname").stdout.strip() for n in ALL_NODES] == ALL_NODES
+    lab("down")  # verifies itself (all five) and fails if anything is left
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert "halab" not in links and "hl-ctl" not in links
     assert not re.search(r"halab-ctl", subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout)
     assert "ha-openstack-lab" not in open("/proc/self/mountinfo").read()
-    lab("up")
+    lab("up")  # the default three
     assert on("ctl1", "cat /root/down-marker").stdout.strip() == "kept"
+    assert [lab("status", n, check=False).returncode for n in ALL_NODES] == [0, 0, 0, 2, 2]
 
 
 def ctl3_pid(status_out):
