@@ -16,7 +16,8 @@ bench:  ## issue 7 benchmarks: engine cost without hosts, lab-aa cost and its SS
 	tools/bench --lab --repeat 5
 
 # Issue 6 fault drills on the tier-1 lab (~20 min): deploy lab-aa, power off, isolate and
-# crash parts of it under client load; ends with the summary table. Root, lab, toolchain.
+# crash parts of it under client load; issue 17's day two (~20 min): grow lab-aa to five
+# controllers and replace a wiped one under client load. Ends with the summary table.
 drills:
 	flock $(LAB_LOCK) $(PYTEST) -m drills -rA tests/lab
 
