@@ -11,11 +11,12 @@ from . import remote
 from .models import Host, PacemakerSpec
 from .render import render_template, static_file
 from .render.cib import CibChange
-from .render.corosync import corosync_conf
+from .render.corosync import corosync_conf, node_ids
 from .render.pacemaker import cluster_cib, with_resource_policy
 from .types import Token
 
 CIB_HELPER = "/usr/local/sbin/ha-cib-apply"
+COROSYNC_CONF = "/etc/corosync/corosync.conf"
 
 
 @dataclass
@@ -42,8 +43,10 @@ class PacemakerCluster(pulumi.ComponentResource):
         for node in self.nodes:
             n = f"{name}-{node.name}"
             pkgs = remote.run(f"{n}-packages", node, packages, parent=self)
-            corosync = remote.push_file(f"{n}-corosync-conf", node, "/etc/corosync/corosync.conf", conf,
-                                        parent=self, depends_on=[pkgs], keep_on_delete=True)
+            members = remote.run(f"{n}-members-check", node, render_template(
+                "scripts/corosync-members-check.sh.j2", conf=COROSYNC_CONF, wanted=node_ids(args.hosts)), parent=self)
+            corosync = remote.push_file(f"{n}-corosync-conf", node, COROSYNC_CONF, conf,
+                                        parent=self, depends_on=[pkgs, members], keep_on_delete=True)
             authkey = remote.push_file(f"{n}-authkey", node, "/etc/corosync/authkey",
                                        args.spec.authkey.get_secret_value(), parent=self,
                                        depends_on=[pkgs], mode="0400", secret=True, base64_content=True,

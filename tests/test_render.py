@@ -165,6 +165,29 @@ def test_token_timeout_reaches_corosync_conf(lab_ap: StackConfig) -> None:
     assert "token:" not in corosync_conf(default, hosts)
 
 
+def test_a_node_list_dropping_or_renumbering_a_member_is_refused_on_the_node(lab_ap: StackConfig, tmp_path: Path) -> None:
+    """Issue 17: the check before corosync.conf is pushed, run against a node's current file:
+    growing passes; dropping a member or reordering the list (new node ids) fails, naming them."""
+    from ha_components.render.corosync import node_ids
+
+    hosts = [lab_ap.host(n) for n in lab_ap.pacemaker.nodes]
+    conf = tmp_path / "corosync.conf"
+
+    def check(wanted: list) -> subprocess.CompletedProcess:
+        script = render_template("scripts/corosync-members-check.sh.j2", conf=str(conf), wanted=node_ids(wanted))
+        return subprocess.run(["bash", "-c", remote.STRICT + script], capture_output=True, text=True)
+
+    assert check(hosts).returncode == 0, "a new node (no corosync.conf yet) passes"
+    conf.write_text(corosync_conf(lab_ap.pacemaker, hosts))
+    assert check(hosts).returncode == 0
+    dropped = check(hosts[:1])
+    assert dropped.returncode == 1 and f"{hosts[1].name} (node id 2) is a member and not in pacemaker.nodes" in dropped.stderr
+    swapped = check(hosts[::-1])
+    assert swapped.returncode == 1 and f"{hosts[0].name} would change its node id 1 -> {len(hosts)}" in swapped.stderr
+    grown = hosts + [hosts[0].model_copy(update={"name": "ctl9"})]
+    assert check(grown).returncode == 0
+
+
 def test_cib_changes_golden(lab_ap: StackConfig) -> None:
     changes = cib_changes(lab_ap)
     assert [owner for owner, _ in changes] == [

@@ -11,11 +11,14 @@ LINK_KEYS = {"ping_interval_ms": "knet_ping_interval", "ping_timeout_ms": "knet_
              "pong_count": "knet_pong_count", "priority": "knet_link_priority"}
 
 
+def node_ids(hosts: list[Host]) -> dict[str, int]:
+    """Corosync's node ids: the nodes' positions in pacemaker.nodes, from 1."""
+    return {h.name: i for i, h in enumerate(hosts, start=1)}
+
+
 def corosync_conf(spec: PacemakerSpec, hosts: list[Host], keyfile: str = "/etc/corosync/authkey") -> str:
-    nodes = [
-        {"name": h.name, "nodeid": i, "addresses": [str(a) for a in h.addresses]}
-        for i, h in enumerate(hosts, start=1)
-    ]
+    ids = node_ids(hosts)
+    nodes = [{"name": h.name, "nodeid": ids[h.name], "addresses": [str(a) for a in h.addresses]} for h in hosts]
     return render_template(
         "corosync.conf.j2",
         cluster_name=spec.cluster_name,
