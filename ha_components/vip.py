@@ -31,6 +31,7 @@ class UnitSet:
     units: list[str]
     files: list[str]
     after: tuple[str, ...] = ()  # sets started before this one (start_units)
+    ports: tuple[int, ...] = ()  # HTTP ports its units serve: answering before the next node restarts
 
 
 @dataclass
@@ -158,8 +159,10 @@ class OpenStackServiceVip(pulumi.ComponentResource):
                   depends_on: list[pulumi.Resource]) -> pulumi.Resource:
         watched = [f for f in self._node_files[node.name] if f.path in unit_set.files]
         previous = self._previous.get(unit_set.name)
-        units = remote.run(f"{self._name}-{node.name}-{unit_set.name}", node, render_template(
-            "scripts/systemd-units.sh.j2", units=unit_set.units, reload=False), parent=self,
+        script = render_template("scripts/systemd-units.sh.j2", units=unit_set.units, reload=False)
+        if unit_set.ports:
+            script += render_template("scripts/http-ready.sh.j2", ports=unit_set.ports, timeout_seconds=300)
+        units = remote.run(f"{self._name}-{node.name}-{unit_set.name}", node, script, parent=self,
             depends_on=[*depends_on, *([previous] if previous else [])], triggers=[remote.content_hash(
                 pulumi.Output.secret("".join(f.path + "\0" + f.content for f in watched)))],
             delete=stop_units(*unit_set.units))

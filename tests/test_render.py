@@ -188,6 +188,40 @@ def test_a_node_list_dropping_or_renumbering_a_member_is_refused_on_the_node(lab
     assert check(grown).returncode == 0
 
 
+def test_http_ready_waits_for_an_http_answer_on_the_bound_address(tmp_path: Path) -> None:
+    """Issue 17: a node's API units count as restarted only once their port answers HTTP (any
+    status below 500) on the address it is bound to; a port nobody serves fails, naming it."""
+    import http.server
+    import socket
+    import threading
+
+    class Versions(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # keystone's / answers 300 Multiple Choices
+            self.send_response(300)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Versions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        free = unused.getsockname()[1]
+    try:
+        def ready(port: int) -> subprocess.CompletedProcess:
+            script = render_template("scripts/http-ready.sh.j2", ports=[port], timeout_seconds=2)
+            return subprocess.run(["bash", "-c", remote.STRICT + script], capture_output=True, text=True, timeout=60)
+
+        served = ready(server.server_port)
+        assert served.returncode == 0, served.stderr
+        assert f"answers HTTP on 127.0.0.1:{server.server_port}" in served.stdout
+        missing = ready(free)
+        assert missing.returncode == 1 and f"port {free} does not answer HTTP after 2s" in missing.stderr
+    finally:
+        server.shutdown()
+
+
 def test_cib_changes_golden(lab_ap: StackConfig) -> None:
     changes = cib_changes(lab_ap)
     assert [owner for owner, _ in changes] == [

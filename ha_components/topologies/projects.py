@@ -105,10 +105,12 @@ def unit_sets(services: list[str]) -> list[UnitSet]:
         ordered += ready
     out = []
     for project in ordered:
-        members = [u for s in services if SERVICES[s].project == project for u in SERVICES[s].units]
+        infos = [SERVICES[s] for s in services if SERVICES[s].project == project]
+        members = [u for info in infos for u in info.units]
+        ports = {info.port for info in infos if info.port} | {u.uwsgi_port for u in members if u.uwsgi_port}
         out.append(UnitSet(project, [u.name for u in members],
                            [fragment_path(project), *(init_defaults_path(u.defaults_name) for u in members)],
-                           after=PROJECTS[project].starts_after))
+                           after=PROJECTS[project].starts_after, ports=tuple(sorted(ports))))
     return out
 
 
