@@ -3,14 +3,14 @@
 Each served component is the SDK's own class under the same name and type token, with an
 `__init__` that takes the package's TypedDict args, validates them into the models and hands
 them on; nothing is built twice. Its class annotations are its outputs in the schema.
-The two topologies are components of their own: their args are a stack file's keys.
+DrbdVolume, HaproxyFrontend and OpenStackServiceVip take the cluster (and the volume) they
+build on as a reference (refs.py). The two topologies are components of their own: their args are a stack file's keys.
 
 No `from __future__ import annotations` here: the host reads these annotations at run time.
 """
 from typing import Any, Optional
 
 import pulumi
-
 from pydantic import SecretStr
 
 from .. import drbd, galera, haproxy, pacemaker, rabbitmq, vip
@@ -160,12 +160,13 @@ class OpenStackServiceVip(vip.OpenStackServiceVip):
 
     def __init__(self, name: str, args: OpenStackServiceVipArgs, opts: Optional[pulumi.ResourceOptions] = None):
         address, storage, openrc = args.get("vip"), args.get("storage"), args.get("admin_openrc")
+        storage = storage_of(storage, ("storage",)) if storage else None  # checked before the cluster's connections
         super().__init__(name, vip.ServiceVipArgs(
             to_model(Vip, address, ("vip",)) if address else None,
             [to_model(Network, n, ("networks", i)) for i, n in enumerate(args["networks"])],
             cluster_of(args["cluster"], ("cluster",)),
             services=[_primitive(p) for p in _list(args, "services")],
-            storage=storage_of(storage, ("storage",)) if storage else None,
+            storage=storage,
             group_id=args.get("group_id"), colocate_with=args.get("colocate_with"),
             packages=_list(args, "packages"), files=_files(args, "files"),
             node_scripts=dict(args.get("node_scripts") or {}),

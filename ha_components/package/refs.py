@@ -12,7 +12,6 @@ them), so the commands here wait for the cluster's `ready` and its base CIB chan
 """
 from typing import Any
 
-import pulumi
 from pulumi.resource import DependencyResource
 from pulumi.urn import _parse_urn
 
@@ -29,23 +28,26 @@ Loc = tuple[str | int, ...]
 
 
 def cluster_of(ref: Any, loc: Loc) -> CibCluster:
-    """The cluster `ref` (a PacemakerClusterRef's values) names, as the SDK's components use it."""
+    """The cluster `ref` (a PacemakerClusterRef's values) names, as the SDK's components use it.
+    Every check comes before the first Output: a failed one leaves nothing pending on the loop."""
+    _check_urn(ref, Token.PACEMAKER_CLUSTER, loc)
     spec = to_model(PacemakerSpec, ref["spec"], (*loc, "spec"))
     hosts = [to_model(Host, h, (*loc, "hosts", i)) for i, h in enumerate(ref["hosts"])]
     if [h.name for h in hosts] != spec.nodes:
         raise StackConfigError([Problem((*loc, "hosts"), f"the hosts {[h.name for h in hosts]} are not "
                                         f"the cluster's nodes {spec.nodes}, in that order")])
-    return CibCluster(spec, [remote.connect(h) for h in hosts], _dependency(ref, Token.PACEMAKER_CLUSTER, loc))
+    return CibCluster(spec, [remote.connect(h) for h in hosts], DependencyResource(ref["urn"]))
 
 
 def storage_of(ref: Any, loc: Loc) -> DrbdStorage:
     """What a service group uses of the DrbdVolume `ref` names."""
+    _check_urn(ref, Token.DRBD_VOLUME, loc)
     spec = to_model(DrbdVolumeSpec, ref["spec"], (*loc, "spec"))
-    return DrbdStorage(filesystem_primitive(spec), drbd_ids(spec)["clone"], _dependency(ref, Token.DRBD_VOLUME, loc))
+    return DrbdStorage(filesystem_primitive(spec), drbd_ids(spec)["clone"], DependencyResource(ref["urn"]))
 
 
-def _dependency(ref: Any, token: Token, loc: Loc) -> pulumi.Resource:
-    """The component `ref["urn"]` names, as a dependency; an error if it is not a `token`."""
+def _check_urn(ref: Any, token: Token, loc: Loc) -> None:
+    """An error unless `ref["urn"]` is the URN of a `token` component."""
     urn = ref["urn"]
     try:
         typ = _parse_urn(urn).typ
@@ -53,4 +55,3 @@ def _dependency(ref: Any, token: Token, loc: Loc) -> pulumi.Resource:
         typ = None
     if typ != token:
         raise StackConfigError([Problem((*loc, "urn"), f"{urn!r} is not the URN of a {token.value.rsplit(':', 1)[-1]}")])
-    return DependencyResource(urn)
