@@ -7,7 +7,7 @@ import pulumi
 
 from . import remote
 from .models import DrbdVolumeSpec, Host
-from .pacemaker import PacemakerCluster
+from .pacemaker import CibCluster
 from .render import FileSpec, render_template
 from .render.cib import Primitive
 from .render.drbd import drbd_resource
@@ -19,7 +19,7 @@ from .types import Token
 class DrbdVolumeArgs:
     spec: DrbdVolumeSpec
     hosts: list[Host]  # the volume's two nodes, in spec.nodes order
-    cluster: PacemakerCluster
+    cluster: CibCluster  # a PacemakerCluster, or the package's reference to one
     # Shell run once on the new filesystem (mounted at $MOUNT) before Pacemaker takes over,
     # e.g. `mysql_install_db --datadir="$MOUNT"`.
     initial_data: str | None = None
@@ -30,6 +30,15 @@ class DrbdVolumeArgs:
     disable_units: list[str] = field(default_factory=list)
     files: list[FileSpec] = field(default_factory=list)
     timeout_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class DrbdStorage:
+    """What a service group uses of a volume (ServiceVipArgs.storage): a DrbdVolume has these;
+    the package builds one from a volume reference (ha_components.package.refs)."""
+    filesystem: Primitive
+    promoted_clone: str
+    cib: pulumi.Resource
 
 
 class DrbdVolume(pulumi.ComponentResource):

@@ -9,7 +9,7 @@ import pulumi
 from . import remote
 from .models import Host, Network, Vip
 from .models.haproxy import HaproxySpec, PlannedListener
-from .pacemaker import PacemakerCluster
+from .pacemaker import CibCluster
 from .render import render_template
 from .render.cib import CibChange, Clone, Location, Op, Primitive
 from .render.haproxy import CONFIG_PATH, STAGED_PATH, SYSCTL_PATH, TLS_PEM_PATH, haproxy_cfg, sysctl_conf, tls_pem
@@ -24,7 +24,7 @@ class HaproxyFrontendArgs:
     spec: HaproxySpec
     hosts: list[Host]  # the HAProxy nodes, in spec.nodes order (all Pacemaker nodes)
     plan: list[PlannedListener]  # models.active_active.frontend_plan(stack)
-    cluster: PacemakerCluster
+    cluster: CibCluster  # a PacemakerCluster, or the package's reference to one
     # haproxy.tls: its public VIP (follows the clone like the API VIP) and the stack's networks.
     public_vip: Vip | None = None
     networks: list[Network] = field(default_factory=list)

@@ -26,7 +26,36 @@ class PacemakerClusterArgs:
     ready_timeout_seconds: int = 300
 
 
-class PacemakerCluster(pulumi.ComponentResource):
+class CibCluster:
+    """A cluster as the other components use it: `spec`, its `nodes` (connections, in spec.nodes
+    order), the `cib_node`, the `ready` resource and `cib_change`. PacemakerCluster is one; the
+    package builds one from a cluster reference (ha_components.package.refs). No class-level
+    annotations: the package's schema reads those of served classes as outputs."""
+
+    def __init__(self, spec: PacemakerSpec, nodes: list[remote.RemoteHost], ready: pulumi.Resource):
+        self.spec, self.nodes, self.cib_node, self.ready = spec, nodes, nodes[0], ready
+
+    def cib_change(
+        self,
+        change: CibChange,
+        *,
+        parent: pulumi.Resource,
+        depends_on: Sequence[pulumi.Resource] = (),
+    ) -> command.Command:
+        """Apply `change` as one staged diff from the CIB node; destroying it removes its objects.
+        Its primitives get the stack's recovery policy (pacemaker.resources)."""
+        change = with_resource_policy(change, self.spec.resources)
+        # PacemakerCluster: every change after its own (`base`), which sets the properties.
+        after = [self.ready] + ([self.base] if hasattr(self, "base") else []) + list(depends_on)
+        return remote.run(
+            f"{change.owner}-cib", self.cib_node,
+            render_template("scripts/cib-apply.sh.j2", owner=change.owner),
+            parent=parent, depends_on=after, stdin=change.to_xml(), secret=change.has_secrets,
+            delete=render_template("scripts/cib-remove.sh.j2", owner=change.owner),
+        )
+
+
+class PacemakerCluster(pulumi.ComponentResource, CibCluster):
     """A running, quorate cluster; other components add CIB objects through `cib_change`."""
 
     def __init__(self, name: str, args: PacemakerClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -70,21 +99,3 @@ class PacemakerCluster(pulumi.ComponentResource):
         self.cluster_name = pulumi.Output.from_input(args.spec.cluster_name)
         self.node_names = pulumi.Output.from_input([n.name for n in self.nodes])
         self.register_outputs({"cluster_name": self.cluster_name, "nodes": self.node_names})
-
-    def cib_change(
-        self,
-        change: CibChange,
-        *,
-        parent: pulumi.Resource,
-        depends_on: Sequence[pulumi.Resource] = (),
-    ) -> command.Command:
-        """Apply `change` as one staged diff from the CIB node; destroying it removes its objects.
-        Its primitives get the stack's recovery policy (pacemaker.resources)."""
-        change = with_resource_policy(change, self.spec.resources)
-        after = [self.ready] + ([self.base] if hasattr(self, "base") else []) + list(depends_on)
-        return remote.run(
-            f"{change.owner}-cib", self.cib_node,
-            render_template("scripts/cib-apply.sh.j2", owner=change.owner),
-            parent=parent, depends_on=after, stdin=change.to_xml(), secret=change.has_secrets,
-            delete=render_template("scripts/cib-remove.sh.j2", owner=change.owner),
-        )

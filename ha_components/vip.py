@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 import pulumi
 
 from . import remote
-from .drbd import DrbdVolume
+from .drbd import DrbdStorage, DrbdVolume
 from .models import Network, Vip, vip_interface
 from .models.pacemaker import ResourcePolicy
-from .pacemaker import PacemakerCluster
+from .pacemaker import CibCluster
 from .render import FileSpec, render_template, stop_units
 from .render.cib import CibChange, Colocation, Group, Op, Order, Primitive
 from .types import Token
@@ -17,6 +17,8 @@ from .types import Token
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A keystone endpoint registered on the VIP."""
+
     name: str  # keystone service name, e.g. "glance"
     type: str  # catalog type, e.g. "image"
     interface: str  # public / internal / admin
@@ -38,11 +40,11 @@ class UnitSet:
 class ServiceVipArgs:
     vip: Vip | None  # None: a group of services without an address (the seed's g_services_network)
     networks: list[Network]
-    cluster: PacemakerCluster
+    cluster: CibCluster  # a PacemakerCluster, or the package's reference to one
     # Active/passive: the services Pacemaker runs with the VIP, in start order.
     services: list[Primitive] = field(default_factory=list)
     # A DRBD filesystem mounted before the services, on the node where the volume is promoted.
-    storage: DrbdVolume | None = None
+    storage: DrbdVolume | DrbdStorage | None = None
     group_id: str | None = None
     # Active/active: the VIP follows this clone (e.g. a cloned HAProxy) instead of owning services.
     colocate_with: str | None = None

@@ -6,6 +6,7 @@ components run under Pulumi's mocks and must register what the SDK's own classes
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import typing
@@ -21,19 +22,22 @@ from ha_components import models, remote
 from ha_components.dryrun import record, record_program
 from ha_components.models import StackConfig, StackConfigError
 from ha_components.models.base import SECRET_PLACEHOLDER_PREFIX
-from ha_components import galera, rabbitmq
-from ha_components.package.components import (COMPONENTS, ActiveActiveTopology, GaleraCluster, PacemakerCluster,
-                                              RabbitHACluster)
+from ha_components import drbd, galera, haproxy, rabbitmq, vip
+from ha_components.models.active_active import frontend_plan
+from ha_components.models.haproxy import Server
+from ha_components.package.components import (COMPONENTS, ActiveActiveTopology, DrbdVolume, GaleraCluster,
+                                              HaproxyFrontend, OpenStackServiceVip, PacemakerCluster, RabbitHACluster)
 from ha_components.package.host import (PACKAGE, InputNotKnown, ResolvingComponentProvider, known_value,
                                         schema_properties)
 from ha_components.pacemaker import PacemakerCluster as SdkPacemakerCluster, PacemakerClusterArgs
+from ha_components.render import FileSpec
+from ha_components.render.cib import Op, Primitive
 from ha_components.topologies import build
 from ha_components.types import Token
 
 from .helpers import AUTHKEY, stack_data
 
-SERVED = {Token.PACEMAKER_CLUSTER, Token.GALERA_CLUSTER, Token.RABBIT_HA_CLUSTER,
-          Token.ACTIVE_ACTIVE_TOPOLOGY, Token.ACTIVE_PASSIVE_TOPOLOGY}
+SERVED = set(Token) - {Token.REMOTE_COMMAND}  # the six components and the two topologies
 
 
 def package_schema() -> dict[str, Any]:
@@ -88,6 +92,20 @@ def test_every_model_is_a_schema_type_with_its_fields_and_required_ones() -> Non
         assert set(required) == {camel(n) for n, f in fields.items() if f.is_required()}, model.__name__
         checked += 1
     assert checked >= 15
+
+
+def test_the_rendered_objects_a_component_takes_are_schema_types_with_their_fields() -> None:
+    """FileSpec, Op, Endpoint, UnitSet and Server are the SDK's dataclasses, field for field."""
+    types = package_schema()["types"]
+    for cls in (FileSpec, Op, vip.Endpoint, vip.UnitSet, Server):
+        spec = types[f"{PACKAGE}:index:{cls.__name__}"]
+        fields = dataclasses.fields(cls)
+        assert set(spec["properties"]) == {camel(f.name) for f in fields}, cls
+        assert set(spec["required"]) == {camel(f.name) for f in fields if f.default is f.default_factory is dataclasses.MISSING}
+    assert types[f"{PACKAGE}:index:UnitSet"]["properties"]["after"]["type"] == "array"  # a tuple in Python
+    ref = types[f"{PACKAGE}:index:PacemakerClusterRef"]
+    assert ref["properties"]["urn"] == {"type": "string", "description": ref["properties"]["urn"]["description"]}
+    assert ref["properties"]["spec"]["$ref"] == f"#/types/{PACKAGE}:index:PacemakerSpec"
 
 
 def test_secrets_and_addresses_have_their_schema_types() -> None:
@@ -197,6 +215,144 @@ def test_served_galera_and_rabbitmq_are_the_sdk_components_with_wire_numbers(tmp
     served = record_program(lambda: {"t": RabbitHACluster("r", {"spec": args["rabbitmq"], "hosts": raw_hosts}).transport_url})
     assert served.commands == sdk.commands and served.outputs == sdk.outputs
     assert served.types["r"] == Token.RABBIT_HA_CLUSTER and served.secret_outputs["t"]
+
+
+def _urn(token: Token, name: str) -> str:
+    """A top-level component's URN in record_program's stack, as `${resource.urn}` gives it."""
+    return f"urn:pulumi:render::ha-openstack::{token.value}::{name}"
+
+
+def _deps(names: list[str]) -> dict[str, tuple[str, ...]]:
+    """The recorded dependencies of the named commands; a reference (DependencyResource) is ''."""
+    return {n: remote.RECORDED[n].after for n in names}
+
+
+def test_served_drbd_volume_and_service_vip_take_cluster_and_volume_references(tmp_path: Path) -> None:
+    """lab-ap's MySQL on DRBD behind its VIP: the served components, given the cluster's and the
+    volume's URN and data, register the SDK's commands; they wait for the references instead of
+    the cluster's `ready` and base CIB change (the remote component stands for its children)."""
+    args = _secret(stack_data("lab-ap"))
+    stack = models.validate_stack(args)
+    raw = {h["name"]: h for h in args["hosts"]}
+    vol, mysql_vip = stack.volume("mysql"), stack.vip("mysql")
+    service = Primitive("p_mysql", "systemd:mariadb", {"config": "/etc/mysql/my.cnf"},
+                        (Op("start", timeout="300s"), Op("monitor", "20s", timeout="30s")))
+    conf = FileSpec("/etc/mysql/mariadb.conf.d/90-ha.cnf", "[mysqld]\n", mode="0640", secret=True)
+
+    def sdk() -> dict[str, Any]:
+        cluster = SdkPacemakerCluster("cluster", PacemakerClusterArgs(stack.pacemaker, [stack.host(n) for n in stack.pacemaker.nodes]))
+        volume = drbd.DrbdVolume("drbd-mysql", drbd.DrbdVolumeArgs(
+            vol, [stack.host(n) for n in vol.nodes], cluster, initial_data="true", packages=["mariadb-server"],
+            disable_units=["mariadb"], files=[conf]))
+        group = vip.OpenStackServiceVip("mysql", vip.ServiceVipArgs(
+            mysql_vip, stack.networks, cluster, services=[service], storage=volume, group_id="g_mysql"))
+        return {"address": group.address, "clone": volume.promoted_clone, "device": volume.device}
+
+    cluster_ref = {"urn": _urn(Token.PACEMAKER_CLUSTER, "cluster"), "spec": args["pacemaker"],
+                   "hosts": [raw[n] for n in stack.pacemaker.nodes]}
+
+    def served() -> dict[str, Any]:
+        PacemakerCluster("cluster", {"spec": args["pacemaker"], "hosts": cluster_ref["hosts"]})
+        raw_vol = next(v for v in args["drbd"] if v["name"] == "mysql")
+        volume = DrbdVolume("drbd-mysql", {
+            "spec": raw_vol, "hosts": [raw[n] for n in vol.nodes], "cluster": cluster_ref, "initial_data": "true",
+            "packages": ["mariadb-server"], "disable_units": ["mariadb"],
+            "files": [{"path": conf.path, "content": conf.content, "mode": "0640", "secret": True}]})
+        group = OpenStackServiceVip("mysql", {
+            "vip": next(v for v in args["vips"] if v["name"] == "mysql"), "networks": args["networks"],
+            "cluster": cluster_ref, "storage": {"urn": _urn(Token.DRBD_VOLUME, "drbd-mysql"), "spec": raw_vol},
+            "group_id": "g_mysql", "services": [{"id": "p_mysql", "agent": "systemd:mariadb",
+                                                 "params": {"config": "/etc/mysql/my.cnf"},
+                                                 "ops": [{"name": "start", "timeout": "300s"},
+                                                         {"name": "monitor", "interval": "20s", "timeout": "30s"}]}]})
+        return {"address": group.address, "clone": volume.promoted_clone, "device": volume.device}
+
+    want = record_program(sdk, preview=True)
+    want_deps = _deps(["drbd-mysql-initialize", "drbd-mysql-cib", "mysql-cib"])
+    got = record_program(served, preview=True)
+    assert got.commands == want.commands
+    assert got.outputs == want.outputs == {"address": "10.77.11.101", "clone": "ms_drbd_mysql", "device": "/dev/drbd0"}
+    assert got.types["drbd-mysql"] == Token.DRBD_VOLUME and got.types["mysql"] == Token.OPENSTACK_SERVICE_VIP
+    assert want_deps["drbd-mysql-cib"][:2] == ("cluster-ready", "cluster-cib")
+    assert want_deps["mysql-cib"][-1] == "drbd-mysql-cib"
+    # The SDK's cluster dependencies (ready, base CIB change) are the reference; the volume's CIB
+    # change, for the group, is the volume's reference.
+    assert _deps(list(want_deps)) == {
+        "drbd-mysql-initialize": tuple("" if d == "cluster-ready" else d for d in want_deps["drbd-mysql-initialize"]),
+        "drbd-mysql-cib": ("", *want_deps["drbd-mysql-cib"][2:]),
+        "mysql-cib": ("", *want_deps["mysql-cib"][2:-1], "")}
+
+
+def _listener_args(plan: list[Any]) -> list[dict[str, Any]]:
+    """frontend_plan's listeners as the package's args, numbers as floats (the wire's)."""
+    return [{"name": p.name, "bind_address": p.bind[0], "bind_port": float(p.bind[1]),
+             "servers": [{"host": s.host, "address": s.address, "port": float(s.port), "backup": s.backup} for s in p.servers],
+             "spec": p.spec.model_dump(mode="json", exclude_none=True),
+             **({"check_port": float(p.check_port)} if p.check_port is not None else {}), "tls": p.tls} for p in plan]
+
+
+def test_served_haproxy_frontend_and_api_vip_are_the_sdk_components(tmp_path: Path) -> None:
+    """lab-aa's HAProxy with its listener plan and the API VIP following its clone, with node
+    scripts, files, systemd units, keystone endpoints and a secret primitive parameter."""
+    args = _topology_args(tmp_path)
+    stack = models.validate_stack({**args, "topology": "active-active"})
+    lb, api_vip = stack.haproxy, stack.vip("api")
+    assert lb is not None
+    openrc = FileSpec("/root/admin-openrc", "export OS_PASSWORD=pw\n", mode="0600", secret=True)
+    units = [vip.UnitSet("web", ["nginx"], ["/etc/nginx/nginx.conf"]), vip.UnitSet("app", ["app"], [], ("web",))]
+    endpoint = vip.Endpoint("keystone", "identity", "public", "http://10.77.1.110:5000/v3")
+    fenced = Primitive("p_app", "systemd:app", {"token": models.base.SecretStr("s3cret")})
+
+    def sdk() -> dict[str, Any]:
+        cluster = SdkPacemakerCluster("cluster", PacemakerClusterArgs(stack.pacemaker, [stack.host(n) for n in stack.pacemaker.nodes]))
+        front = haproxy.HaproxyFrontend("haproxy", haproxy.HaproxyFrontendArgs(
+            lb, [stack.host(n) for n in lb.nodes], frontend_plan(stack), cluster))
+        api = vip.OpenStackServiceVip("api", vip.ServiceVipArgs(
+            api_vip, stack.networks, cluster, colocate_with=front.clone_id, packages=["nginx"],
+            files=[FileSpec("/etc/nginx/nginx.conf", "events {}\n")], node_scripts={"hello": "true"},
+            endpoints=[endpoint], admin_openrc=openrc, systemd_units=units,
+            node_files={"ctl1": [FileSpec("/etc/app.conf", "ctl1\n")]}))
+        vip.OpenStackServiceVip("app", vip.ServiceVipArgs(None, stack.networks, cluster, services=[fenced]))
+        return {"stats": front.stats_urls, "listeners": front.listeners, "cidr": api.cidr}
+
+    cluster_ref = {"urn": _urn(Token.PACEMAKER_CLUSTER, "cluster"), "spec": args["pacemaker"],
+                   "hosts": [h for h in args["hosts"] if h["name"] in stack.pacemaker.nodes]}
+
+    def served() -> dict[str, Any]:
+        PacemakerCluster("cluster", {"spec": args["pacemaker"], "hosts": cluster_ref["hosts"]})
+        front = HaproxyFrontend("haproxy", {
+            "spec": args["haproxy"], "hosts": [h for h in args["hosts"] if h["name"] in lb.nodes],
+            "listeners": _listener_args(frontend_plan(stack)), "cluster": cluster_ref})
+        api = OpenStackServiceVip("api", {
+            "vip": next(v for v in args["vips"] if v["name"] == "api"), "networks": args["networks"],
+            "cluster": cluster_ref, "colocate_with": "cl_haproxy", "packages": ["nginx"],
+            "files": [{"path": "/etc/nginx/nginx.conf", "content": "events {}\n"}], "node_scripts": {"hello": "true"},
+            "endpoints": [vars(endpoint)], "admin_openrc": {**vars(openrc)},
+            "systemd_units": [{"name": "web", "units": ["nginx"], "files": ["/etc/nginx/nginx.conf"]},
+                              {"name": "app", "units": ["app"], "files": [], "after": ["web"]}],
+            "node_files": {"ctl1": [{"path": "/etc/app.conf", "content": "ctl1\n"}]}})
+        OpenStackServiceVip("app", {"networks": args["networks"], "cluster": cluster_ref, "services": [
+            {"id": "p_app", "agent": "systemd:app", "secret_params": {"token": "s3cret"}}]})
+        return {"stats": front.stats_urls, "listeners": front.listeners, "cidr": api.cidr}
+
+    want, got = record_program(sdk, preview=True), record_program(served, preview=True)
+    assert [n for n, _ in got.commands] == [n for n, _ in want.commands]
+    assert got.commands == want.commands
+    assert got.outputs == want.outputs and got.outputs["cidr"] == "10.77.1.110/24"
+    assert "stdin" in dict(got.commands)["app-cib"]["secret_inputs"]  # the secret parameter stays secret
+    assert got.types["haproxy"] == Token.HAPROXY_FRONTEND
+
+
+def test_a_reference_to_the_wrong_component_or_hosts_is_reported_with_its_field(tmp_path: Path) -> None:
+    args = _topology_args(tmp_path)
+    hosts = [h for h in args["hosts"] if h["name"] in args["pacemaker"]["nodes"]]
+    ref = {"urn": _urn(Token.GALERA_CLUSTER, "galera"), "spec": args["pacemaker"], "hosts": hosts}
+    group = {"networks": args["networks"], "cluster": ref, "group_id": "g_x"}
+    with pytest.raises(StackConfigError, match=r"^cluster\.urn: 'urn:pulumi:.*::galera' is not the URN of a PacemakerCluster"):
+        record_program(lambda: {"x": OpenStackServiceVip("x", group).cidr})
+    ref.update(urn=_urn(Token.PACEMAKER_CLUSTER, "cluster"), hosts=hosts[::-1])
+    with pytest.raises(StackConfigError, match=r"^cluster\.hosts: the hosts \['ctl3', 'ctl2', 'ctl1'\] are not"):
+        record_program(lambda: {"x": OpenStackServiceVip("x", group).cidr})
 
 
 def _output(value: Any, *, known: bool = True, secret: bool = False) -> pulumi.Output[Any]:

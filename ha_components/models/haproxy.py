@@ -199,6 +199,8 @@ class MemcachedSpec(StrictModel):
 
 @dataclass(frozen=True)
 class Server:
+    """A listener's backend server (a `backup` one takes traffic only when the others are down)."""
+
     host: str
     address: str
     port: int

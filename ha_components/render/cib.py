@@ -17,6 +17,8 @@ ParamValue = Union[str, SecretStr]
 
 @dataclass(frozen=True)
 class Op:
+    """A Pacemaker operation of a primitive (start, stop, monitor) with its interval and timeout."""
+
     name: str
     interval: str = "0s"
     timeout: str | None = None

@@ -24,8 +24,8 @@ import pytest
 from .conftest import NODES, DrillRecord, deployed_stack, lab, on
 from .deploy import RUNNING_ROLES
 from .drills import (CLASSIC, Consumer, Publisher, SqlWriter, Worker, amqp_params, blocking_failures, crm_mon,
-                     drill_table, failed_actions, last_fenced, power_on, resource_node, sql_rows, sql_url, until,
-                     until_acks, wait_healthy)
+                     diagnose, drill_table, failed_actions, last_fenced, power_on, resource_node, sql_rows, sql_url,
+                     until, until_acks, wait_healthy)
 
 pytestmark = [pytest.mark.lab, pytest.mark.kernel, pytest.mark.drills]
 
@@ -84,7 +84,12 @@ def ap_problem() -> str | None:
 @pytest.fixture(scope="module")
 def ap(tmp_path_factory):
     with deployed_stack(tmp_path_factory.mktemp("lab-ap-drills"), STACK, kernel=True) as deployed:
-        wait_healthy(FAILOVER_TIMEOUT, ap_problem)
+        try:
+            wait_healthy(FAILOVER_TIMEOUT, ap_problem)
+        except AssertionError:
+            # The cluster as the deployment left it: the tier is reset when the fixture ends.
+            print(diagnose(kernel=True))
+            raise
         yield deployed
 
 
