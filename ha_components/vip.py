@@ -63,6 +63,9 @@ class ServiceVipArgs:
     # bind) and are (re)started, after files and node scripts, whenever those files change.
     systemd_units: list[UnitSet] = field(default_factory=list)
     node_files: dict[str, list[FileSpec]] = field(default_factory=dict)
+    # host name -> the address its services bind: where a unit set's ports must answer HTTP
+    # before the next node restarts its own (none given: no wait).
+    bind_addresses: dict[str, str] = field(default_factory=dict)
 
 
 def vip_primitive(name: str, vip: Vip, networks: list[Network], policy: ResourcePolicy = ResourcePolicy()) -> Primitive:
@@ -101,7 +104,7 @@ class OpenStackServiceVip(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceVipArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(Token.OPENSTACK_SERVICE_VIP, name, None, opts)
         cluster = args.cluster
-        self._name, self._cluster = name, cluster
+        self._name, self._cluster, self._bind_addresses = name, cluster, args.bind_addresses
         self._node_files: dict[str, list[FileSpec]] = {}
         prepared: list[pulumi.Resource] = []
         # The same unit set on the previous node: restarts roll through the nodes one at a
@@ -162,8 +165,10 @@ class OpenStackServiceVip(pulumi.ComponentResource):
         watched = [f for f in self._node_files[node.name] if f.path in unit_set.files]
         previous = self._previous.get(unit_set.name)
         script = render_template("scripts/systemd-units.sh.j2", units=unit_set.units, reload=False)
-        if unit_set.ports:
-            script += render_template("scripts/http-ready.sh.j2", ports=unit_set.ports, timeout_seconds=300)
+        address = self._bind_addresses.get(node.name)
+        if unit_set.ports and address:
+            script += render_template("scripts/http-ready.sh.j2", address=address, ports=unit_set.ports,
+                                      timeout_seconds=300)
         units = remote.run(f"{self._name}-{node.name}-{unit_set.name}", node, script, parent=self,
             depends_on=[*depends_on, *([previous] if previous else [])], triggers=[remote.content_hash(
                 pulumi.Output.secret("".join(f.path + "\0" + f.content for f in watched)))],

@@ -390,6 +390,7 @@ def test_growing_to_five_controllers_restarts_no_running_database_broker_or_clus
         chain = [f"api-ctl{i}-{unit_set}" for i in range(1, 6)]
         assert all(five.before(x, y) for x, y in zip(chain, chain[1:])), chain
     # ...each node's API answering HTTP before the next one restarts its own.
+    assert 'probe "http://10.77.1.11:$port/"' in five.commands["api-ctl1-keystone"].create
     assert "for port in 5000; do" in five.commands["api-ctl1-keystone"].create
     assert "for port in" not in five.commands["api-ctl1-memcached"].create
 

@@ -189,8 +189,8 @@ def test_a_node_list_dropping_or_renumbering_a_member_is_refused_on_the_node(lab
 
 
 def test_http_ready_waits_for_an_http_answer_on_the_bound_address(tmp_path: Path) -> None:
-    """Issue 17: a node's API units count as restarted only once their port answers HTTP (any
-    status below 500) on the address it is bound to; a port nobody serves fails, naming it."""
+    """Issue 17: a node's API units count as restarted only once their ports answer HTTP (any
+    status below 500) on the node's address; a port nobody serves fails, naming it."""
     import http.server
     import socket
     import threading
@@ -210,14 +210,15 @@ def test_http_ready_waits_for_an_http_answer_on_the_bound_address(tmp_path: Path
         free = unused.getsockname()[1]
     try:
         def ready(port: int) -> subprocess.CompletedProcess:
-            script = render_template("scripts/http-ready.sh.j2", ports=[port], timeout_seconds=2)
+            script = render_template("scripts/http-ready.sh.j2", address="127.0.0.1", ports=[port],
+                                     timeout_seconds=2)
             return subprocess.run(["bash", "-c", remote.STRICT + script], capture_output=True, text=True, timeout=60)
 
         served = ready(server.server_port)
         assert served.returncode == 0, served.stderr
-        assert f"answers HTTP on 127.0.0.1:{server.server_port}" in served.stdout
+        assert f"127.0.0.1:{server.server_port} answers HTTP" in served.stdout
         missing = ready(free)
-        assert missing.returncode == 1 and f"port {free} does not answer HTTP after 2s" in missing.stderr
+        assert missing.returncode == 1 and f"127.0.0.1:{free} does not answer HTTP after 2 tries" in missing.stderr
     finally:
         server.shutdown()
 

@@ -86,7 +86,7 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
     api = OpenStackServiceVip("api", ServiceVipArgs(
         vip, stack.networks, cluster, colocate_with=haproxy.clone_id,
         packages=["memcached", *packages_of(everywhere)], systemd_units=units,
-        node_files=node_files,
+        node_files=node_files, bind_addresses={n: str(hosts[n].addresses[lb.link]) for n in ctl},
         node_scripts={"keystone-keys": render_template("scripts/keystone-keys.sh.j2")}
         if "keystone" in ops.services else {},
         depends_on=[galera.ready, rabbit.ready, haproxy.cib],
