@@ -8,6 +8,7 @@ still there afterwards.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import time
@@ -33,6 +34,7 @@ class Acks:
         self.ids: list[int] = []
         self.times: list[float] = []
         self.errors: list[str] = []
+        self.error_times: list[float] = []  # wall clock, to line errors up with other logs
 
     def ack(self, n: int) -> None:
         self.ids.append(n)
@@ -40,6 +42,7 @@ class Acks:
 
     def error(self, err: BaseException) -> None:
         self.errors.append(f"{type(err).__name__}: {err}")
+        self.error_times.append(time.time())
 
     def longest_gap(self, since: float) -> float:
         """The longest time without an acknowledgement after `since` (up to the last one)."""
@@ -292,6 +295,42 @@ class TokenRequester(Worker):
             self.acks.ack(self.next)
             self.next += 1
         time.sleep(0.2)
+
+
+def engine_steps(events_json: str) -> list[tuple[float, str]]:
+    """(wall time, "op resource-name") of each step a `pulumi up` started that changed something,
+    from its engine events (EngineUp.events_json)."""
+    steps = []
+    for line in events_json.splitlines():
+        event = json.loads(line)
+        meta = (event.get("resource_pre_event") or {}).get("metadata") or {}
+        op = meta.get("op")
+        op = op.get("_value_") if isinstance(op, dict) else str(op or "")
+        op = op.split(".")[-1].lower()
+        if meta and op not in ("same", "read"):
+            steps.append((float(event.get("timestamp") or 0), f"{op} {str(meta.get('urn')).rsplit('::', 1)[-1]}"))
+    return steps
+
+
+def timeline(workers: dict[str, "Worker"], events_json: str, since: float) -> list[str]:
+    """Client errors and engine steps after `since` (wall clock) in one list, oldest first:
+    which change was running when a client failed."""
+    lines = [(t, f"{name} error: {text[:160]}") for name, w in workers.items()
+             for t, text in zip(w.acks.error_times, w.acks.errors) if t >= since]
+    lines += [(t, what) for t, what in engine_steps(events_json) if t >= since]
+    return [f"{t - since:7.1f}s {what}" for t, what in sorted(lines)]
+
+
+class LoadSampler(Worker):
+    """The host's highest 1-minute load average while it runs (every lab machine shares it)."""
+
+    def __init__(self) -> None:
+        super().__init__("load-sampler")
+        self.peak = 0.0
+
+    def step(self) -> None:
+        self.peak = max(self.peak, os.getloadavg()[0])
+        time.sleep(5)
 
 
 # --- the cluster as the operator sees it -----------------------------------------------------

@@ -26,9 +26,9 @@ import pytest
 
 from ..helpers import lab_stack_grown
 from .conftest import ALL_NODES, NODES, DrillRecord, deployed_lab_aa, lab, lab_aa_core_text, on
-from .drills import (Consumer, Publisher, SqlWriter, TokenRequester, Worker, admin_password, amqp_params,
+from .drills import (Consumer, LoadSampler, Publisher, SqlWriter, TokenRequester, Worker, admin_password, amqp_params,
                      crm_mon, drill_table, failed_actions, galera_status, haproxy_server_status, last_fenced,
-                     sql_rows, sql_url, until, until_acks, wait_healthy)
+                     sql_rows, sql_url, timeline, until, until_acks, wait_healthy)
 
 pytestmark = [pytest.mark.lab, pytest.mark.drills]
 
@@ -118,9 +118,15 @@ def assert_stack_is(nodes: list[str]) -> None:
     assert not failed_actions(mon), failed_actions(mon)
 
 
-def recorded_up(aa: Any, stack_file: Path, record: DrillRecord) -> None:
+def recorded_up(aa: Any, stack_file: Path, record: DrillRecord, workers: dict[str, Worker]) -> None:
+    """One `pulumi up` of `stack_file`; its steps and the clients' errors go to the drill's
+    timeline (printed when the drill fails) and the host's load to its notes."""
+    started, load = time.time(), LoadSampler().start()
     result = aa.stack.up(stack_file)
-    record.log(f"up: {result.summary} in {result.seconds:.1f}s")
+    load.stop()
+    record.log(f"up: {result.summary} in {result.seconds:.1f}s; during it:")
+    record.events += timeline(workers, result.events_json, started)
+    record.notes["host load max"] = f"{load.peak:.1f}"
     record.notes["up s"] = f"{result.seconds:.1f}"
     record.notes["up steps"] = str({k: v for k, v in result.summary.items() if k != "same"})
 
@@ -132,8 +138,8 @@ def test_grow_three_to_five_under_live_clients(three, drill_record: DrillRecord)
     before = {n: main_pids(n) for n in NODES}
     grown = tmp / "five.yaml"
     grown.write_text(lab_stack_grown(lab_aa_core_text(), len(ALL_NODES)))
-    with live_clients(aa, drill_record):
-        recorded_up(aa, grown, drill_record)
+    with live_clients(aa, drill_record) as workers:
+        recorded_up(aa, grown, drill_record, workers)
     assert_stack_is(ALL_NODES)
     for n in NODES:
         assert main_pids(n) == before[n], f"{n}: a cluster daemon was restarted: {before[n]} -> {main_pids(n)}"
@@ -159,8 +165,8 @@ def test_replace_a_wiped_controller_under_live_clients(three, drill_record: Dril
     assert old, f"no host_key of {victim} in the stack"
     replaced = tmp / "replaced.yaml"
     replaced.write_text(text.replace(old[1], key, 1))  # the operator records the new key
-    with live_clients(aa, drill_record):
-        recorded_up(aa, replaced, drill_record)
+    with live_clients(aa, drill_record) as workers:
+        recorded_up(aa, replaced, drill_record, workers)
     assert_stack_is(ALL_NODES)
     for n in others:
         assert main_pids(n) == before[n], f"{n}: a cluster daemon was restarted: {before[n]} -> {main_pids(n)}"
