@@ -9,16 +9,17 @@ from . import remote
 from .models import Host
 from .models.galera import GaleraSpec
 from .render import render_template, static_file, stop_units
-from .render.galera import (CONFIG_PATH, CONFIG_STAMP, GARB_DEFAULTS, HEALTH_SCRIPT, HEALTH_SERVICE, HEALTH_SOCKET,
-                            MEMBERS_PATH, RECOVER_SCRIPT, SST_CONFIG_PATH, accounts_sql, galera_cnf,
-                            galera_members_cnf, galera_sst_cnf, garb_defaults, health_service, health_socket,
+from .render.galera import (CONFIG_PATH, CONFIG_STAMP, GARB_DEFAULTS, HEALTH_SCRIPT, HEALTH_SERVICE, HEALTH_UNIT,
+                            MEMBERS_PATH, OLD_HEALTH_UNITS, RECOVER_SCRIPT, SST_CONFIG_PATH, accounts_sql,
+                            galera_cnf, galera_members_cnf, galera_sst_cnf, garb_defaults, health_service,
                             node_address)
 from .render.openstack import database_sql, sqlalchemy_url
 from .types import Token
 
 # A clean shutdown: the node leaves the cluster and keeps its data.
 STOP_SCRIPT = stop_units("mariadb")
-PACKAGES = ["mariadb-server", "mariadb-client", "galera-4", "mariadb-backup", "rsync", "socat"]
+PACKAGES = ["mariadb-server", "mariadb-client", "galera-4", "mariadb-backup", "rsync", "socat",
+            "python3"]  # python3: the health endpoint
 
 
 @dataclass
@@ -70,21 +71,19 @@ class GaleraCluster(pulumi.ComponentResource):
                                        static_file("ha-galera-recover"), parent=self, depends_on=[pkgs],
                                        mode="0755")
             prepared[node.name] = [conf, members_file, sst, recover]
-            # The health endpoint HAProxy checks: socket-activated, node address only.
+            # The health endpoint HAProxy checks: one process per node, node address only. The
+            # nodes' endpoints are (re)started one at a time: never all checks down at once.
             script = remote.push_file(f"{n}-health-script", node, HEALTH_SCRIPT, static_file("ha-galera-health"),
                                       parent=self, depends_on=[pkgs], mode="0755")
-            socket_unit = health_socket(spec, host, allowed)
-            service_unit = health_service(allowed)
-            socket = remote.push_file(f"{n}-health-socket", node, HEALTH_SOCKET, socket_unit, parent=self,
-                                      depends_on=[pkgs])
+            service_unit = health_service(spec, host, allowed)
             service = remote.push_file(f"{n}-health-service", node, HEALTH_SERVICE, service_unit,
                                        parent=self, depends_on=[pkgs])
             self.health.append(remote.run(
-                f"{n}-health", node, render_template("scripts/systemd-units.sh.j2",
-                                                     units=["ha-galera-health.socket"], reload=False),
-                parent=self, depends_on=[script, socket, service],
-                triggers=[remote.content_hash(socket_unit + service_unit)],
-                delete=stop_units("ha-galera-health.socket") + " || true"))
+                f"{n}-health", node, render_template("scripts/systemd-units.sh.j2", units=[HEALTH_UNIT],
+                                                     reload=False, replaces=OLD_HEALTH_UNITS),
+                parent=self, depends_on=[script, service, *self.health[-1:]],
+                triggers=[remote.content_hash(static_file("ha-galera-health") + service_unit)],
+                delete=stop_units(HEALTH_UNIT) + " || true"))
 
         # Bootstrap exactly one node, then the accounts (the SST user must exist on the donor
         # before anyone joins), then each joiner only after the previous one is Synced.

@@ -12,8 +12,12 @@ SST_CONFIG_PATH = "/etc/mysql/mariadb.conf.d/99-ha-openstack-galera-sst.cnf"
 # running node learns members from the cluster, the list only matters when a node starts.
 MEMBERS_PATH = "/etc/mysql/mariadb.conf.d/99-ha-openstack-galera-members.cnf"
 HEALTH_SCRIPT = "/usr/local/sbin/ha-galera-health"
-HEALTH_SOCKET = "/etc/systemd/system/ha-galera-health.socket"
-HEALTH_SERVICE = "/etc/systemd/system/ha-galera-health@.service"
+HEALTH_UNIT = "ha-galera-health.service"
+HEALTH_SERVICE = f"/etc/systemd/system/{HEALTH_UNIT}"
+# Before the long-running service, a socket-activated process per check (the files of an
+# older deployment, removed when the service takes the port over).
+OLD_HEALTH_UNITS = {"ha-galera-health.socket": "/etc/systemd/system/ha-galera-health.socket",
+                    "ha-galera-health@.service": "/etc/systemd/system/ha-galera-health@.service"}
 RECOVER_SCRIPT = "/usr/local/sbin/ha-galera-recover"
 GARB_DEFAULTS = "/etc/default/garb"
 CONFIG_STAMP = "/var/lib/ha-openstack/galera-config.sha256"  # also in files/ha-galera-recover
@@ -78,13 +82,10 @@ def accounts_sql(spec: GaleraSpec, databases_sql: str) -> str:
                            databases_sql=databases_sql)
 
 
-def health_socket(spec: GaleraSpec, host: Host, allowed: list[str]) -> str:
-    return render_template("ha-galera-health.socket.j2", address=node_address(spec, host),
+def health_service(spec: GaleraSpec, host: Host, allowed: list[str]) -> str:
+    """The health endpoint's unit: one process on the node address, open to `allowed` only."""
+    return render_template("ha-galera-health.service.j2", script=HEALTH_SCRIPT, address=node_address(spec, host),
                            port=spec.health_port, allowed=allowed)
-
-
-def health_service(allowed: list[str]) -> str:
-    return render_template("ha-galera-health@.service.j2", script=HEALTH_SCRIPT, allowed=allowed)
 
 
 def garb_defaults(spec: GaleraSpec, hosts: list[Host]) -> str:
