@@ -136,11 +136,19 @@ def run(
     """An idempotent script on one host. `secret` marks stdin and the outputs secret and
     turns the provider's logging of the output off (it would print it in plain text).
 
-    A command with both `triggers` and `delete` is deleted before its replacement runs: its
-    delete undoes what create did (stops a unit), which must not happen after the new create.
+    A command with both `triggers` and `delete` (it starts units; its delete stops them) is
+    never replaced: its triggers go to stdin, which the script does not read, so a change is an
+    update that runs create again (a restart in place). A replacement would run the old delete
+    too: after the new create it stops what create started; before it (delete_before_replace)
+    the units are down for two SSH round trips instead of one restart (11 s on a loaded lab).
     """
     RECORDED[name] = Recorded(host.name, "command", None, _name(parent),
                               tuple(_name(r) for r in depends_on))
+    if triggers and delete:
+        if stdin is not None:
+            raise ValueError(f"{name}: a command with triggers and delete takes no stdin (its triggers are sent there)")
+        stdin = pulumi.Output.all(*triggers).apply(lambda values: "".join(f"{v}\n" for v in values))
+        triggers = None
     if secret and stdin is not None:
         stdin = pulumi.Output.secret(stdin)
     # resolve: the real values of a stack's Outputs in place of their stand-ins (inputs.py).
@@ -156,7 +164,6 @@ def run(
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(depends_on),
-            delete_before_replace=bool(delete and triggers),
             additional_secret_outputs=["stdin", "stdout", "stderr"] if secret else None,
         ),
     )

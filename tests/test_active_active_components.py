@@ -161,7 +161,8 @@ def test_galera_health_endpoint_on_every_node_before_the_cluster_is_ready(lab):
     for node in ("ctl1", "ctl2", "ctl3"):
         health = lab.commands[f"galera-{node}-health"]
         assert "ha-galera-health.service" in health.create and "disable --now ha-galera-health.socket" in health.create
-        assert health.inputs.get("triggers"), "a changed unit or script restarts the endpoint"
+        # The unit's and script's hash in stdin: a change restarts it in place (remote.run).
+        assert not health.inputs.get("triggers") and health.inputs.get("stdin")
         assert lab.before(f"galera-{node}-health", "galera-cluster-size")
     # One node's endpoint (re)started at a time: HAProxy never sees every check fail at once.
     assert lab.before("galera-ctl1-health", "galera-ctl2-health")
@@ -287,7 +288,8 @@ def test_services_on_every_controller_with_memcached_and_the_same_keystone_keys(
     for node in ("ctl1", "ctl2", "ctl3"):
         memcached, keystone = lab.commands[f"api-{node}-memcached"], lab.commands[f"api-{node}-keystone"]
         assert "systemctl start memcached" in memcached.create and "systemctl start keystone" in keystone.create
-        assert keystone.inputs.get("triggers"), "changed files restart the services"
+        # The files' hash in stdin: a change re-runs create (a restart), never the stopping delete.
+        assert not keystone.inputs.get("triggers") and keystone.inputs.get("stdin")
         assert lab.before(f"api-{node}-etc-memcached-conf", f"api-{node}-memcached")
         assert lab.before(f"api-{node}-etc-default-keystone", f"api-{node}-keystone")
         assert "systemctl disable" not in lab.commands[f"api-{node}-packages"].create

@@ -103,16 +103,20 @@ def test_changed_stdin_updates_and_changed_triggers_replace(sshd, workdir, engin
     assert not (workdir / "file.txt").exists()
 
 
-def test_sdk_command_that_stops_what_it_started_is_deleted_before_its_replacement(
+def test_sdk_command_that_stops_what_it_started_is_restarted_in_place_on_a_change(
         sshd, workdir, engine_stack):
-    """remote.run with triggers and a delete (a unit it enables, e.g. Galera's health
-    socket): on replace, the old delete must not stop what the new create just started."""
+    """remote.run with triggers and a delete (units it starts and stops, e.g. keystone on one
+    node): a changed trigger runs create again as an update; the delete (stop) does not run,
+    neither after the new create (units left stopped) nor before it (units down longer)."""
     stack = engine_stack(PROGRAM, STACK)
     sdk = {"mode": "sdk", "sdkPath": str(REPO)}
     stack.up(config_for(sshd, workdir, **sdk))
-    replaced = stack.up(config_for(sshd, workdir, trigger="t2", **sdk))
-    assert replaced.summary == {"replace": 1, "same": 2}  # the stack and the holder
-    assert lines(workdir / "unit.log") == ["start", "stop", "start"]  # running at the end
+    changed = stack.up(config_for(sshd, workdir, trigger="t2", **sdk))
+    assert changed.summary == {"update": 1, "same": 2}  # the stack and the holder
+    assert lines(workdir / "unit.log") == ["start", "start"]
+    assert stack.up(config_for(sshd, workdir, trigger="t2", **sdk)).summary == {"same": 3}
+    stack.destroy(config_for(sshd, workdir, trigger="t2", **sdk))
+    assert lines(workdir / "unit.log") == ["start", "start", "stop"]
 
 
 def test_sdk_pins_the_host_key_and_a_changed_key_fails_up_naming_the_host(sshd, workdir, engine_stack,
