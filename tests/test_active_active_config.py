@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,26 @@ def test_rabbitmq_even_node_count_is_rejected(data):
     assert_problem(data, "rabbitmq.nodes", "even split", "rabbitmq.even_nodes_reason")
     data["rabbitmq"]["even_nodes_reason"] = "two racks, a third is being bought"
     assert problems(data) == []
+
+
+def test_more_than_five_nodes_need_a_written_reason(data):
+    """Issue 17: five is the largest cluster accepted without an opt-in (each refusal names
+    its cluster and the field that allows it)."""
+    ctl3 = json.dumps(next(h for h in data["hosts"] if h["name"] == "ctl3"))
+
+    def grow(count: int) -> None:
+        data["hosts"] = [h for h in data["hosts"] if h["name"] in ("ctl1", "ctl2", "ctl3")] + [
+            json.loads(ctl3.replace("ctl3", f"ctl{i}").replace(".13", f".1{i}")) for i in range(4, count + 1)]
+        for part in ("pacemaker", "galera", "rabbitmq"):
+            data[part]["nodes"] = [f"ctl{i}" for i in range(1, count + 1)]
+
+    grow(5)
+    assert not [p for p in problems(data) if "large_cluster_reason" in p[1]]
+    grow(7)
+    for part in ("pacemaker", "galera", "rabbitmq"):
+        assert_problem(data, f"{part}.nodes", "7 nodes: more than 5", "large_cluster_reason")
+    data["large_cluster_reason"] = "seven racks, one controller each"
+    assert not [p for p in problems(data) if "large_cluster_reason" in p[1]]
 
 
 def test_rabbitmq_single_node_needs_development_opt_in(data):

@@ -58,6 +58,9 @@ class StackConfig(StrictModel):
     """Active-active load balancer in front of Galera and the APIs."""
     memcached: MemcachedSpec | None = None
     """memcached on every controller (active-active)."""
+    large_cluster_reason: str | None = None
+    """Why a cluster (Pacemaker, Galera, RabbitMQ) has more than five nodes: larger ones are
+    refused without it (slower failure detection and replication; not drilled here)."""
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
@@ -137,6 +140,7 @@ def cross_checks(stack: StackConfig) -> Iterator[Problem]:
     yield from _check_hosts(stack)
     yield from _check_vips(stack)
     yield from _check_pacemaker(stack)
+    yield from _check_cluster_sizes(stack)
     yield from _check_drbd(stack)
     yield from _check_active_passive(stack)
     yield from _check_active_active(stack)
@@ -233,6 +237,27 @@ def _check_pacemaker(stack: StackConfig) -> Iterator[Problem]:
             if node not in covered:
                 yield Problem(("pacemaker", "fencing", "devices"),
                               f"no fencing device can fence node {node!r}")
+
+
+# The largest cluster accepted without stack.large_cluster_reason, and what each more node costs.
+MAX_NODES = 5
+_LARGE_CLUSTER_COST = {
+    "pacemaker": "corosync's real token grows by token_coefficient with every node above two, so a "
+                 "dead node is noticed later",
+    "galera": "every write is certified and applied on every node before it commits",
+    "rabbitmq": "a quorum queue replicates every message to each member",
+}
+
+
+def _check_cluster_sizes(stack: StackConfig) -> Iterator[Problem]:
+    """More than MAX_NODES nodes only with a written reason (issue 17: grown one edit at a time)."""
+    if stack.large_cluster_reason:
+        return
+    for part, cost in _LARGE_CLUSTER_COST.items():
+        spec = getattr(stack, part)
+        if spec is not None and len(spec.nodes) > MAX_NODES:
+            yield Problem((part, "nodes"), f"{len(spec.nodes)} nodes: more than {MAX_NODES} is refused "
+                          f"without a reason ({cost}); set large_cluster_reason: <why>")
 
 
 def _check_timing(stack: StackConfig) -> Iterator[Problem]:
