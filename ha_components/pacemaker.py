@@ -1,7 +1,7 @@
 """PacemakerCluster: corosync 3 (knet) + pacemaker, properties, fencing, and the CIB API."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import pulumi
@@ -24,6 +24,10 @@ class PacemakerClusterArgs:
     spec: PacemakerSpec
     hosts: list[Host]  # the cluster nodes, in spec.nodes order
     ready_timeout_seconds: int = 300
+    # Nodes leaving the cluster in this `up` (the stack's `leaving`): dropped from corosync.conf
+    # and then from Pacemaker's node list, after `after` (their own leave steps) ran.
+    departed: list[str] = field(default_factory=list)
+    after: list[pulumi.Resource] = field(default_factory=list)
 
 
 class CibCluster:
@@ -73,7 +77,8 @@ class PacemakerCluster(pulumi.ComponentResource, CibCluster):
             n = f"{name}-{node.name}"
             pkgs = remote.run(f"{n}-packages", node, packages, parent=self)
             members = remote.run(f"{n}-members-check", node, render_template(
-                "scripts/corosync-members-check.sh.j2", conf=COROSYNC_CONF, wanted=node_ids(args.hosts)), parent=self)
+                "scripts/corosync-members-check.sh.j2", conf=COROSYNC_CONF, wanted=node_ids(args.hosts),
+                departed=args.departed), parent=self, depends_on=args.after)
             corosync = remote.push_file(f"{n}-corosync-conf", node, COROSYNC_CONF, conf,
                                         parent=self, depends_on=[pkgs, members], keep_on_delete=True)
             authkey = remote.push_file(f"{n}-authkey", node, "/etc/corosync/authkey",
@@ -87,9 +92,12 @@ class PacemakerCluster(pulumi.ComponentResource, CibCluster):
                                      parent=self, depends_on=[corosync, authkey, helper],
                                      delete=render_template("scripts/cluster-stop.sh.j2")))
         # A changed corosync.conf is re-read by the running cluster: no restart.
-        reload = remote.run(f"{name}-corosync-reload", self.cib_node,
-                            render_template("scripts/corosync-reload.sh.j2"), parent=self,
-                            depends_on=starts, triggers=[remote.content_hash(conf)])
+        reload: pulumi.Resource = remote.run(f"{name}-corosync-reload", self.cib_node,
+                                             render_template("scripts/corosync-reload.sh.j2"), parent=self,
+                                             depends_on=starts, triggers=[remote.content_hash(conf)])
+        if args.departed:
+            reload = remote.run(f"{name}-forget", self.cib_node, render_template(
+                "scripts/cluster-forget.sh.j2", departed=args.departed), parent=self, depends_on=[reload])
         self.ready = remote.run(f"{name}-ready", self.cib_node, render_template(
             "scripts/cluster-wait.sh.j2", cluster_name=args.spec.cluster_name,
             node_count=len(self.nodes), timeout_seconds=args.ready_timeout_seconds),

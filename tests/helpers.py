@@ -146,3 +146,17 @@ def lab_stack_grown(text: str, count: int) -> str:
                   .replace("name: ctl3", f"name: {name}")
                   .replace(re.search(r"host_key: (\S+ \S+)", block[0])[1], key))
     return text[:block.end()] + added + text[block.end():]
+
+
+def lab_stack_leaving(text: str, leaving: list[str]) -> str:
+    """A grown lab stack file's text (lab_stack_grown) with the `leaving` controllers taken out
+    of every role and listed in `leaving`; they stay in `hosts` (issue 17, shrinking)."""
+    if not leaving:
+        return text
+    lists = re.findall(r"\[ctl1(?:, ctl\d)+\]", text)
+    assert lists, "no controller node list in the stack"
+    for found in set(lists):
+        names = [n for n in found.strip("[]").split(", ") if n not in leaving]
+        text = text.replace(found, "[" + ", ".join(names) + "]")
+    assert "\n  ha-openstack:leaving:" not in text
+    return text.replace("\nconfig:\n", f"\nconfig:\n  ha-openstack:leaving: [{', '.join(leaving)}]\n", 1)

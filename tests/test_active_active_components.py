@@ -27,7 +27,7 @@ from ha_components.models import validate_stack
 from ha_components.stackfile import config_from_stack_file
 from ha_components.types import Token
 
-from .helpers import lab_stack_grown, waits_for
+from .helpers import lab_stack_grown, lab_stack_leaving, waits_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,11 +81,12 @@ def real_secrets(data: Any, found: list[str], path: str = "") -> Any:
     return data
 
 
-def lab_stack(secrets: list[str] | None = None, controllers: int = 3, **changes: Any):
+def lab_stack(secrets: list[str] | None = None, controllers: int = 3, leaving: list[str] = [], **changes: Any):
     path = ROOT / "stacks" / "Pulumi.lab-aa.yaml"
     if controllers != 3:
         path = Path(tempfile.mkdtemp()) / path.name
-        path.write_text(lab_stack_grown((ROOT / "stacks" / "Pulumi.lab-aa.yaml").read_text(), controllers))
+        path.write_text(lab_stack_leaving(lab_stack_grown((ROOT / "stacks" / "Pulumi.lab-aa.yaml").read_text(),
+                                                          controllers), leaving))
     data = copy.deepcopy(config_from_stack_file(path))
     for host in data["hosts"]:  # an inline key: the test reads no key file
         host["ssh"].pop("private_key_path")
@@ -366,6 +367,35 @@ def test_config_changes_roll_through_the_nodes_one_at_a_time():
                              + [f"galera-{n}-rolling-restart" for n in ("ctl1", "ctl2", "ctl3")])
 
 
+def test_shrinking_lets_the_leaving_controllers_go_first_and_leaves_the_three_node_program():
+    """Issue 17: with ctl4 and ctl5 in `leaving`, a check on a staying node, then each leaving
+    node drains and leaves the clusters on itself, one at a time, before the staying nodes'
+    corosync.conf drops them; Pacemaker forgets them after the reload. Everything else is the
+    three-node program: the engine deletes the leaving nodes' other commands."""
+    three, shrunk = run_program(lab_stack()), run_program(lab_stack(controllers=5, leaving=["ctl4", "ctl5"]))
+    a, b = _comparable(three), _comparable(shrunk)
+    assert set(b) - set(a) == {"leaving-check", "leaving-ctl4", "leaving-ctl5", "cluster-forget"}
+    assert set(a) - set(b) == set()
+    changed = {name for name in a if a[name] != b[name]}
+    first_steps = {f"{step}-{n}-{what}" for n in ("ctl1", "ctl2", "ctl3") for step, what in
+                   (("cluster", "members-check"), ("galera", "packages"), ("rabbitmq", "packages"), ("rabbitmq", "hosts"))}
+    assert changed == first_steps | {"cluster-ready"}, changed  # only their order: after the leaving nodes
+    for name in first_steps:
+        assert a[name]["deps"] != b[name]["deps"] and shrunk.before("leaving-ctl5", name), name
+    assert shrunk.before("leaving-check", "leaving-ctl4") and shrunk.before("leaving-ctl4", "leaving-ctl5")
+    for node in ("ctl1", "ctl2", "ctl3"):
+        assert shrunk.before("leaving-ctl5", f"cluster-{node}-members-check")
+        assert shrunk.before("leaving-ctl5", f"cluster-{node}-corosync-conf")
+    assert shrunk.before("cluster-corosync-reload", "cluster-forget") and shrunk.before("cluster-forget", "cluster-ready")
+    assert "crm_node --force --remove ctl4" in shrunk.commands["cluster-forget"].create
+    leave = shrunk.commands["leaving-ctl4"].create
+    for step in ("--name standby --update on", "systemctl disable --now memcached keystone", "rabbitmq-queues shrink",
+                 "rabbitmqctl reset", "systemctl disable --now mariadb", "systemctl disable --now pacemaker corosync"):
+        assert step in leave, step
+    assert leave.index("standby") < leave.index("rabbitmqctl reset") < leave.index("disable --now mariadb") \
+        < leave.index("disable --now pacemaker corosync")
+
+
 def test_growing_to_five_controllers_restarts_no_running_database_broker_or_cluster_node():
     """Issue 17: the members of Galera and RabbitMQ are files outside the restart stamps,
     corosync re-reads its node list, the new nodes join after the others; the OpenStack units
@@ -479,7 +509,8 @@ def _scripts(program: Program) -> list[tuple[str, str]]:
 
 def test_every_script_parses_and_passes_shellcheck():
     program = run_program(example_stack())
-    scripts = _scripts(program)
+    shrinking = run_program(lab_stack(controllers=5, leaving=["ctl4", "ctl5"]))
+    scripts = _scripts(program) + [(w, s) for w, s in _scripts(shrinking) if w.startswith(("leaving-", "cluster-forget"))]
     assert len(scripts) > 100
     for where, script in scripts:
         done = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True)

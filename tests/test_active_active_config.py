@@ -122,6 +122,28 @@ def test_more_than_five_nodes_need_a_written_reason(data):
     assert not [p for p in problems(data) if "large_cluster_reason" in p[1]]
 
 
+def test_leaving_controllers_must_be_defined_hosts_in_no_role_and_few_enough_for_quorum(data):
+    """Issue 17: each refusal of a shrink names its field before any host is touched."""
+    data["leaving"] = ["ctl3"]  # still in every role
+    for loc in ("pacemaker.nodes", "galera.nodes", "rabbitmq.nodes", "haproxy.nodes",
+                "pacemaker.fencing.devices[0].targets"):
+        assert_problem(data, loc, "'ctl3' is leaving (leaving[0])", f"remove it from {loc}")
+    data["leaving"] = ["ctl9"]
+    assert_problem(data, "leaving[0]", "host 'ctl9' is not defined")
+    ctl3 = json.dumps(next(h for h in data["hosts"] if h["name"] == "ctl3"))
+    data["hosts"] += [json.loads(ctl3.replace("ctl3", f"ctl{i}").replace(".13", f".1{i}")) for i in (4, 5)]
+    data["leaving"] = ["ctl3", "ctl4", "ctl5"]  # from five, with two staying
+    for part in ("pacemaker", "galera", "rabbitmq", "haproxy"):
+        data[part]["nodes"] = ["ctl1", "ctl2"]
+    data["pacemaker"]["fencing"]["devices"][0]["targets"] = ["ctl1", "ctl2"]
+    assert_problem(data, "leaving", "3 of 5 controllers leaving at once", "no majority", "at most 1")
+    data["leaving"] = ["ctl4", "ctl5"]
+    for part in ("pacemaker", "galera", "rabbitmq", "haproxy"):
+        data[part]["nodes"] = ["ctl1", "ctl2", "ctl3"]
+    data["pacemaker"]["fencing"]["devices"][0]["targets"] = ["ctl1", "ctl2", "ctl3"]
+    assert problems(data) == []
+
+
 def test_rabbitmq_single_node_needs_development_opt_in(data):
     data["rabbitmq"]["nodes"] = ["ctl1"]
     assert_problem(data, "rabbitmq.nodes", "rabbitmq.development: true")

@@ -173,8 +173,9 @@ def test_a_node_list_dropping_or_renumbering_a_member_is_refused_on_the_node(lab
     hosts = [lab_ap.host(n) for n in lab_ap.pacemaker.nodes]
     conf = tmp_path / "corosync.conf"
 
-    def check(wanted: list) -> subprocess.CompletedProcess:
-        script = render_template("scripts/corosync-members-check.sh.j2", conf=str(conf), wanted=node_ids(wanted))
+    def check(wanted: list, departed: list[str] = []) -> subprocess.CompletedProcess:
+        script = render_template("scripts/corosync-members-check.sh.j2", conf=str(conf), wanted=node_ids(wanted),
+                                 departed=departed)
         return subprocess.run(["bash", "-c", remote.STRICT + script], capture_output=True, text=True)
 
     assert check(hosts).returncode == 0, "a new node (no corosync.conf yet) passes"
@@ -182,6 +183,7 @@ def test_a_node_list_dropping_or_renumbering_a_member_is_refused_on_the_node(lab
     assert check(hosts).returncode == 0
     dropped = check(hosts[:1])
     assert dropped.returncode == 1 and f"{hosts[1].name} (node id 2) is a member and not in pacemaker.nodes" in dropped.stderr
+    assert check(hosts[:1], departed=[h.name for h in hosts[1:]]).returncode == 0, "nodes in `leaving` may be dropped"
     swapped = check(hosts[::-1])
     assert swapped.returncode == 1 and f"{hosts[0].name} would change its node id 1 -> {len(hosts)}" in swapped.stderr
     grown = hosts + [hosts[0].model_copy(update={"name": "ctl9"})]

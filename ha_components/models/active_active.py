@@ -216,10 +216,46 @@ def check_active_active(stack: "StackConfig") -> Iterator["Problem"]:
                 yield Problem(("haproxy", "tls", "public_vip"), "must differ from haproxy.vip: the internal "
                               "endpoints stay plain HTTP there, on the same ports")
         yield from _check_bindings(stack)
+    yield from _check_leaving(stack)
     if stack.topology == "active-active" and stack.openstack and stack.haproxy:
         if stack.openstack.api_vip != stack.haproxy.vip:
             yield Problem(("openstack", "api_vip"), f"in active-active the API VIP is HAProxy's "
                           f"({stack.haproxy.vip!r}), not {stack.openstack.api_vip!r}")
+
+
+def _check_leaving(stack: "StackConfig") -> Iterator["Problem"]:
+    """Leaving controllers: defined hosts in no role, few enough that the rest keep quorum."""
+    from .stack import Problem, _duplicates, format_loc
+
+    if not stack.leaving:
+        return
+    if stack.topology != "active-active":
+        yield Problem(("leaving",), "only the active-active topology's controllers can leave")
+        return
+    hosts = {h.name for h in stack.hosts}
+    roles: list[tuple[Loc, list[str]]] = [(("pacemaker", "nodes"), stack.pacemaker.nodes)]
+    roles += [(("pacemaker", "fencing", "devices", i, "targets"), d.targets)
+              for i, d in enumerate(stack.pacemaker.fencing.devices)]
+    if g := stack.galera:
+        roles += [(("galera", "nodes"), g.nodes), (("galera", "arbitrator"), [g.arbitrator] if g.arbitrator else [])]
+    if r := stack.rabbitmq:
+        roles.append((("rabbitmq", "nodes"), r.nodes))
+    if h := stack.haproxy:
+        roles += [(("haproxy", "nodes"), h.nodes), (("haproxy", "backends"), h.backends or [])]
+    for i, name in enumerate(stack.leaving):
+        if name not in hosts:
+            yield Problem(("leaving", i), f"host {name!r} is not defined: a leaving controller stays in "
+                          "hosts until it has left (the steps run on it)")
+        for loc, names in roles:
+            if name in names:
+                yield Problem(loc, f"{name!r} is leaving (leaving[{i}]): remove it from {format_loc(loc)}")
+    for name in sorted(_duplicates(stack.leaving)):
+        yield Problem(("leaving",), f"{name!r} is listed twice")
+    staying, leaving = len(stack.pacemaker.nodes), len(set(stack.leaving))
+    if staying <= leaving:
+        yield Problem(("leaving",), f"{leaving} of {staying + leaving} controllers leaving at once: the {staying} "
+                      "that stay are no majority of the running cluster, which would lose quorum on the way; "
+                      f"let at most {max(staying - 1, 0)} leave per `up`")
 
 
 def _check_bindings(stack: "StackConfig") -> Iterator["Problem"]:

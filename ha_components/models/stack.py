@@ -17,7 +17,7 @@ from typing import Any, Iterator, Literal
 from pydantic import SecretStr, ValidationError
 
 from ..catalog import projects_of
-from .base import StrictModel
+from .base import Name, StrictModel
 from .drbd import DrbdVolumeSpec
 from .galera import GaleraSpec
 from .haproxy import HaproxySpec, MemcachedSpec
@@ -58,6 +58,10 @@ class StackConfig(StrictModel):
     """Active-active load balancer in front of Galera and the APIs."""
     memcached: MemcachedSpec | None = None
     """memcached on every controller (active-active)."""
+    leaving: list[Name] = []
+    """Controllers leaving (active-active): still in `hosts` (reached over SSH), in no role.
+    `up` drains them one at a time and takes them out of Pacemaker, Galera and RabbitMQ;
+    afterwards remove them from `hosts` and from here (docs/active-active.md, "Shrinking")."""
     large_cluster_reason: str | None = None
     """Why a cluster (Pacemaker, Galera, RabbitMQ) has more than five nodes: larger ones are
     refused without it (slower failure detection and replication; not drilled here)."""

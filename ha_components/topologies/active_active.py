@@ -36,8 +36,9 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
     g, mq, lb, ops = stack.galera, stack.rabbitmq, stack.haproxy, stack.openstack
     mc = stack.memcached or MemcachedSpec()
     hosts = {h.name: h for h in stack.hosts}
+    left = _leave(stack, parent)  # controllers in `leaving` go before anything else changes
     cluster = PacemakerCluster("cluster", PacemakerClusterArgs(
-        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes]), child())
+        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes], departed=list(stack.leaving), after=left), child())
     vip = stack.vip(lb.vip)
     vip_host = str(vip.address)
     plan = frontend_plan(stack)
@@ -48,8 +49,9 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
     galera = GaleraCluster("galera", GaleraClusterArgs(
         g, [hosts[n] for n in g.nodes], vip_address=vip_host, vip_port=galera_port,
         health_allowed_from=balancers, users={p: passwords[p] for p in database_projects(ops.services)},
-        databases=databases_of(ops.services), arbitrator=hosts[g.arbitrator] if g.arbitrator else None), child())
-    rabbit = RabbitHACluster("rabbitmq", RabbitHAClusterArgs(mq, [hosts[n] for n in mq.nodes]), child())
+        databases=databases_of(ops.services), arbitrator=hosts[g.arbitrator] if g.arbitrator else None,
+        after=left), child())
+    rabbit = RabbitHACluster("rabbitmq", RabbitHAClusterArgs(mq, [hosts[n] for n in mq.nodes], after=left), child())
     haproxy = HaproxyFrontend("haproxy", HaproxyFrontendArgs(
         lb, [hosts[n] for n in lb.nodes], plan, cluster,
         public_vip=stack.vip(lb.tls.public_vip) if lb.tls else None, networks=stack.networks), child())
@@ -128,6 +130,25 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
         "database_urls": galera.database_urls,
         **({"ca_certificate": haproxy.ca_certificate} if lb.tls and lb.tls.ca_certificate else {}),
     }
+
+
+def _leave(stack: StackConfig, parent: pulumi.Resource | None) -> list[pulumi.Resource]:
+    """The stack's `leaving` controllers, one at a time, each on itself, after a check on a
+    staying one; before anything else changes (the cluster then drops them from its lists)."""
+    if not stack.leaving:
+        return []
+    assert stack.openstack  # validate_stack
+    hosts = {h.name: h for h in stack.hosts}
+    staying = controllers(stack)
+    everywhere = [s for s in stack.openstack.services if SERVICES[s].active_active == EVERYWHERE]
+    units = ["memcached", *(u for s in unit_sets(everywhere) for u in s.units)]
+    previous = remote.run("leaving-check", remote.connect(hosts[staying[0]]), render_template(
+        "scripts/controllers-leave-check.sh.j2", staying=staying, leaving=stack.leaving), parent=parent)
+    for name in stack.leaving:
+        previous = remote.run(f"leaving-{name}", remote.connect(hosts[name]), render_template(
+            "scripts/controller-leave.sh.j2", node=name, units=units, timeout_seconds=300),
+            parent=parent, depends_on=[previous])
+    return [previous]
 
 
 def _merge_projects(*parts: dict[str, dict[str, dict[str, str]]]) -> dict[str, dict[str, dict[str, str]]]:

@@ -46,8 +46,13 @@ class Acks:
 
     def longest_gap(self, since: float) -> float:
         """The longest time without an acknowledgement after `since` (up to the last one)."""
+        start, end = self.longest_gap_window(since)
+        return end - start
+
+    def longest_gap_window(self, since: float) -> tuple[float, float]:
+        """(last acknowledgement before, first after) the longest gap, monotonic clock."""
         times = [since] + [t for t in self.times if t > since]
-        return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+        return max(zip(times, times[1:]), key=lambda pair: pair[1] - pair[0], default=(since, since))
 
     def count_since(self, since: float) -> int:
         return sum(1 for t in self.times if t > since)

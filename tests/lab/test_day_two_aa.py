@@ -3,7 +3,8 @@ edited stack file and one `pulumi up` under live clients:
 
 1. grow from ctl1..ctl3 to ctl1..ctl5 (two fresh lab machines, `tools/lab start`);
 2. replace ctl2: powered off, fenced, its disk wiped and booted with a new SSH host key
-   (`tools/lab wipe`), the new key recorded in the stack file.
+   (`tools/lab wipe`), the new key recorded in the stack file;
+3. shrink back to ctl1..ctl3: ctl4 and ctl5 taken out of every role and listed in `leaving`.
 
 While a PyMySQL writer commits through the database VIP, a confirming publisher and an acking
 consumer use a quorum queue, and a keystone client asks for tokens through the API VIP. After
@@ -24,7 +25,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from ..helpers import lab_stack_grown
+from ..helpers import lab_stack_grown, lab_stack_leaving
 from .conftest import ALL_NODES, NODES, DrillRecord, deployed_lab_aa, lab, lab_aa_core_text, on
 from .drills import (Consumer, LoadSampler, Publisher, SqlWriter, TokenRequester, Worker, admin_password, amqp_params,
                      crm_mon, drill_table, failed_actions, galera_status, haproxy_server_status, last_fenced,
@@ -99,7 +100,22 @@ def live_clients(aa: Any, record: DrillRecord) -> Iterator[dict[str, Worker]]:
         for n in ALL_NODES:
             count = on(n, f"mysql -N -B -e 'SELECT COUNT(*) FROM keystone.{table}'").stdout.strip()
             assert int(count) == len(found), f"{n} has {count} rows, the VIP {len(found)}"
+        if workers["token"].acks.longest_gap(t0) >= TOKEN_GAP_S:
+            record.events += haproxy_log_during(*workers["token"].acks.longest_gap_window(t0), "keystone_public")
         assert workers["token"].acks.longest_gap(t0) < TOKEN_GAP_S, record.notes
+
+
+def haproxy_log_during(start: float, end: float, listener: str) -> list[str]:
+    """Every node's HAProxy log of `listener` between two monotonic times (a client's gap):
+    which backend each request went to, its timers and how it ended."""
+    wall = time.time() - time.monotonic()
+    since, until_ = int(start + wall) - 2, int(end + wall) + 2
+    lines = [f"HAProxy logs of {listener} from {since} to {until_} (epoch s):"]
+    for n in ALL_NODES:
+        out = on(n, f"journalctl --no-pager -o short-iso-precise -u haproxy --since @{since} --until @{until_} "
+                    f"| grep -e {listener} -e 'is DOWN' -e 'is UP' | tail -60", check=False, timeout=30).stdout
+        lines += [f"{n}: {line}" for line in out.splitlines()]
+    return lines
 
 
 def assert_stack_is(nodes: list[str]) -> None:
@@ -171,5 +187,28 @@ def test_replace_a_wiped_controller_under_live_clients(three, drill_record: Dril
     for n in others:
         assert main_pids(n) == before[n], f"{n}: a cluster daemon was restarted: {before[n]} -> {main_pids(n)}"
     again = aa.stack.up(replaced)
+    drill_record.notes["second up"] = str(again.summary)
+    assert set(again.summary) == {"same"}, again.summary
+
+
+def test_shrink_five_to_three_under_live_clients(three, drill_record: DrillRecord):
+    aa, tmp = three
+    current = next((p for p in (tmp / "replaced.yaml", tmp / "five.yaml") if p.exists()), None)
+    assert current is not None, "runs after the grow test"
+    leaving = ALL_NODES[len(NODES):]
+    before = {n: main_pids(n) for n in NODES}
+    shrunk = tmp / "shrunk.yaml"
+    shrunk.write_text(lab_stack_leaving(current.read_text(), leaving))
+    with live_clients(aa, drill_record) as workers:
+        recorded_up(aa, shrunk, drill_record, workers)
+    assert_stack_is(NODES)
+    members = on(NODES[0], "crm_node -l").stdout.split()
+    assert not set(leaving) & set(members), f"Pacemaker still knows {members}"
+    for n in NODES:
+        assert main_pids(n) == before[n], f"{n}: a cluster daemon was restarted: {before[n]} -> {main_pids(n)}"
+    for n in leaving:
+        states = on(n, "systemctl is-active " + " ".join(KEPT_RUNNING) + " keystone memcached", check=False).stdout
+        assert set(states.split()) == {"inactive"}, f"{n} still runs something: {states}"
+    again = aa.stack.up(shrunk)
     drill_record.notes["second up"] = str(again.summary)
     assert set(again.summary) == {"same"}, again.summary
