@@ -147,7 +147,7 @@ def run(
     if triggers and delete:
         if stdin is not None:
             raise ValueError(f"{name}: a command with triggers and delete takes no stdin (its triggers are sent there)")
-        stdin = pulumi.Output.all(*triggers).apply(lambda values: "".join(f"{v}\n" for v in values))
+        stdin = pulumi.Output.all(*[resolve(t) for t in triggers]).apply(lambda values: "".join(f"{v}\n" for v in values))
         triggers = None
     if secret and stdin is not None:
         stdin = pulumi.Output.secret(stdin)

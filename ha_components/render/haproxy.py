@@ -43,6 +43,7 @@ def _section(listener: PlannedListener, check: ServerCheck) -> dict:
         bind += f" ssl crt {TLS_PEM_PATH}"
         options = [o for o in options if o != "tcplog"] + ["httplog", "forwardfor"]
     return {"name": f"{listener.name}_cluster", "bind": bind, "mode": "http" if listener.tls else None,
+            "check_timeout_ms": check.timeout_ms,
             "http_request": ["set-header X-Forwarded-Proto https"] if listener.tls else [],
             "balance": spec.balance, "options": options, "timeout": spec.timeout, "servers": servers}
 

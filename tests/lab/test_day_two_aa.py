@@ -76,7 +76,10 @@ def live_clients(aa: Any, record: DrillRecord) -> Iterator[dict[str, Worker]]:
             w.start()
         try:
             for name, w in workers.items():
-                assert until_acks(w, 0, 5, 60) is not None, f"{name}: nothing before the change: {w.acks.errors[-3:]}"
+                if until_acks(w, 0, 5, 60) is None:
+                    if name == "token":
+                        record.events += haproxy_log_during(time.monotonic() - 70, time.monotonic(), "keystone_public")
+                    raise AssertionError(f"{name}: nothing before the change: {w.acks.errors[-3:]}")
             t0 = time.monotonic()
             yield workers
             for name, w in workers.items():  # still working afterwards
