@@ -299,7 +299,8 @@ def test_served_haproxy_frontend_and_api_vip_are_the_sdk_components(tmp_path: Pa
     lb, api_vip = stack.haproxy, stack.vip("api")
     assert lb is not None
     openrc = FileSpec("/root/admin-openrc", "export OS_PASSWORD=pw\n", mode="0600", secret=True)
-    units = [vip.UnitSet("web", ["nginx"], ["/etc/nginx/nginx.conf"]), vip.UnitSet("app", ["app"], [], ("web",))]
+    units = [vip.UnitSet("web", ["nginx"], ["/etc/nginx/nginx.conf"], ports=(80,)), vip.UnitSet("app", ["app"], [], ("web",))]
+    bind = {n: str(stack.host(n).addresses[0]) for n in stack.pacemaker.nodes}
     endpoint = vip.Endpoint("keystone", "identity", "public", "http://10.77.1.110:5000/v3")
     fenced = Primitive("p_app", "systemd:app", {"token": models.base.SecretStr("s3cret")})
 
@@ -311,7 +312,7 @@ def test_served_haproxy_frontend_and_api_vip_are_the_sdk_components(tmp_path: Pa
             api_vip, stack.networks, cluster, colocate_with=front.clone_id, packages=["nginx"],
             files=[FileSpec("/etc/nginx/nginx.conf", "events {}\n")], node_scripts={"hello": "true"},
             endpoints=[endpoint], admin_openrc=openrc, systemd_units=units,
-            node_files={"ctl1": [FileSpec("/etc/app.conf", "ctl1\n")]}))
+            node_files={"ctl1": [FileSpec("/etc/app.conf", "ctl1\n")]}, bind_addresses=bind))
         vip.OpenStackServiceVip("app", vip.ServiceVipArgs(None, stack.networks, cluster, services=[fenced]))
         return {"stats": front.stats_urls, "listeners": front.listeners, "cidr": api.cidr}
 
@@ -328,9 +329,9 @@ def test_served_haproxy_frontend_and_api_vip_are_the_sdk_components(tmp_path: Pa
             "cluster": cluster_ref, "colocate_with": "cl_haproxy", "packages": ["nginx"],
             "files": [{"path": "/etc/nginx/nginx.conf", "content": "events {}\n"}], "node_scripts": {"hello": "true"},
             "endpoints": [vars(endpoint)], "admin_openrc": {**vars(openrc)},
-            "systemd_units": [{"name": "web", "units": ["nginx"], "files": ["/etc/nginx/nginx.conf"]},
+            "systemd_units": [{"name": "web", "units": ["nginx"], "files": ["/etc/nginx/nginx.conf"], "ports": [80]},
                               {"name": "app", "units": ["app"], "files": [], "after": ["web"]}],
-            "node_files": {"ctl1": [{"path": "/etc/app.conf", "content": "ctl1\n"}]}})
+            "node_files": {"ctl1": [{"path": "/etc/app.conf", "content": "ctl1\n"}]}, "bind_addresses": bind})
         OpenStackServiceVip("app", {"networks": args["networks"], "cluster": cluster_ref, "services": [
             {"id": "p_app", "agent": "systemd:app", "secret_params": {"token": "s3cret"}}]})
         return {"stats": front.stats_urls, "listeners": front.listeners, "cidr": api.cidr}
@@ -338,6 +339,8 @@ def test_served_haproxy_frontend_and_api_vip_are_the_sdk_components(tmp_path: Pa
     want, got = record_program(sdk, preview=True), record_program(served, preview=True)
     assert [n for n, _ in got.commands] == [n for n, _ in want.commands]
     assert got.commands == want.commands
+    ready = dict(got.commands)["api-ctl2-web"]["create"]  # answering on its bind address before ctl3 restarts
+    assert "for port in 80; do" in ready and "http://10.77.1.12:$port/" in ready
     assert got.outputs == want.outputs and got.outputs["cidr"] == "10.77.1.110/24"
     assert "stdin" in dict(got.commands)["app-cib"]["secret_inputs"]  # the secret parameter stays secret
     assert got.types["haproxy"] == Token.HAPROXY_FRONTEND

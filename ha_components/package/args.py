@@ -257,6 +257,9 @@ class OpenStackServiceVipArgs(TypedDict):
     """Active/active: services run by systemd on every node, restarted when their files change."""
     node_files: NotRequired[pulumi.Input[dict[str, list[FileSpecArgs]]]]  # type: ignore[valid-type]
     """Host name -> files for that node only."""
+    bind_addresses: NotRequired[pulumi.Input[dict[str, str]]]
+    """Host name -> the address its services bind: a node's restarted systemdUnits with ports
+    must answer HTTP there before the next node restarts its own."""
 
 
 M = typing.TypeVar("M", bound=BaseModel)

@@ -173,8 +173,10 @@ class OpenStackServiceVip(vip.OpenStackServiceVip):
             endpoints=[vip.Endpoint(**e) for e in _list(args, "endpoints")],
             admin_openrc=FileSpec(**openrc) if openrc else None, region=args.get("region", "RegionOne"),
             depends_on=_depends_on(opts),
-            systemd_units=[vip.UnitSet(**{**u, "after": tuple(u.get("after", ()))}) for u in _list(args, "systemd_units")],
-            node_files={host: [FileSpec(**f) for f in files] for host, files in (args.get("node_files") or {}).items()}),
+            systemd_units=[vip.UnitSet(**{**u, "after": tuple(u.get("after", ())), "ports": tuple(u.get("ports", ()))})
+                           for u in _list(args, "systemd_units")],
+            node_files={host: [FileSpec(**f) for f in files] for host, files in (args.get("node_files") or {}).items()},
+            bind_addresses=dict(args.get("bind_addresses") or {})),
             opts)
 
 
