@@ -50,7 +50,7 @@ class GaleraCluster(pulumi.ComponentResource):
         super().__init__(Token.GALERA_CLUSTER, name, None, opts)
         spec = args.spec
         nodes = [remote.connect(h) for h in args.hosts]
-        allowed = sorted(set(args.health_allowed_from) | {"127.0.0.1"})
+        allowed = list(dict.fromkeys([*args.health_allowed_from, "127.0.0.1"]))  # in the given order
         peers = [node_address(spec, h) for h in args.hosts]
 
         members_cnf = galera_members_cnf(spec, args.hosts)

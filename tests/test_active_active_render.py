@@ -279,45 +279,58 @@ def health_endpoint(tmp_path: Path, env: dict, allowed: str = "127.0.0.1") -> It
 
 @pytest.fixture
 def fake_mysql(tmp_path) -> tuple[dict, Path, Path]:
-    """A mysql client that prints the wsrep_local_state in `state` (fails when it is empty)
-    and counts its runs in `calls`."""
-    bin_dir, state, calls = tmp_path / "bin", tmp_path / "state", tmp_path / "calls"
+    """A mysql client that answers each query on stdin with the wsrep_local_state in `state`
+    (exits, as a refused client does, when it is empty) and counts its starts in `starts`."""
+    bin_dir, state, starts = tmp_path / "bin", tmp_path / "state", tmp_path / "starts"
     bin_dir.mkdir()
     (bin_dir / "mysql").write_text(
-        f'#!/bin/sh\necho >> {calls}\ns=$(cat {state})\n[ -n "$s" ] || exit 1\n'
-        f'printf "wsrep_local_state\\t%s\\n" "$s"\n')
+        f'#!/bin/sh\necho >> {starts}\nwhile read -r query; do\n  s=$(cat {state})\n  [ -n "$s" ] || exit 1\n'
+        f'  printf "wsrep_local_state\\t%s\\n" "$s"\ndone\n')
     (bin_dir / "mysql").chmod(0o755)
-    return {"PATH": f"{bin_dir}:/usr/bin:/bin"}, state, calls
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin"}, state, starts
+
+
+def until_answer(get: Callable[[], tuple[int, str]], want: tuple[int, str], timeout: float = 5) -> tuple[int, str]:
+    deadline = time.monotonic() + timeout
+    while (got := get()) != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return got
 
 
 def test_health_endpoint_answers_200_only_when_synced(tmp_path, fake_mysql):
     env, state, _ = fake_mysql
     state.write_text("4")
     with health_endpoint(tmp_path, env) as get:
-        assert get() == (200, "Galera node is Synced\r\n")
-        state.write_text("2")  # Donor/Desynced: seen once the read state is older than MAX_AGE
-        time.sleep(0.3)
-        assert get() == (503, "Galera node is not Synced (wsrep_local_state=2)\r\n")
-        state.write_text("")  # mysqld does not answer
-        time.sleep(0.3)
-        assert get() == (503, "Galera node is not Synced (wsrep_local_state=down)\r\n")
+        assert until_answer(get, (200, "Galera node is Synced\r\n")) == (200, "Galera node is Synced\r\n")
+        state.write_text("2")  # Donor/Desynced: seen at the next poll (every 0.25 s)
+        started = time.monotonic()
+        want = (503, "Galera node is not Synced (wsrep_local_state=2)\r\n")
+        assert until_answer(get, want) == want and time.monotonic() - started < 1.5
+        state.write_text("")  # mysqld refuses: the client exits
+        want = (503, "Galera node is not Synced (wsrep_local_state=down)\r\n")
+        assert until_answer(get, want) == want
+        state.write_text("4")  # back: a new client
+        assert until_answer(get, (200, "Galera node is Synced\r\n")) == (200, "Galera node is Synced\r\n")
 
 
-def test_health_endpoint_reads_the_state_once_for_many_load_balancers(tmp_path, fake_mysql):
-    env, state, calls = fake_mysql
+def test_health_endpoint_keeps_one_client_and_answers_checks_at_once(tmp_path, fake_mysql):
+    env, state, starts = fake_mysql
     state.write_text("4")
     with health_endpoint(tmp_path, env) as get:
+        until_answer(get, (200, "Galera node is Synced\r\n"))
+        started = time.monotonic()
         answers = [get() for _ in range(30)]
         assert {status for status, _ in answers} == {200}
-        assert len(calls.read_text().splitlines()) < 10, "one mysql run per check: the load it was made to end"
+        assert time.monotonic() - started < 3, "a check waits for no query"
+        assert len(starts.read_text().splitlines()) == 1, "one mysql client for every poll and check"
 
 
 def test_health_endpoint_refuses_other_clients(tmp_path, fake_mysql):
-    env, state, calls = fake_mysql
+    env, state, _ = fake_mysql
     state.write_text("4")
     with health_endpoint(tmp_path, env, allowed="10.0.0.1") as get:
+        time.sleep(0.5)
         assert get() == (403, "not a load balancer\r\n")
-    assert not calls.exists(), "a refused client made the node query mysqld"
 
 
 @pytest.mark.parametrize("name", ["ha-galera-recover"])
@@ -451,7 +464,7 @@ def test_real_galera_node_runs_the_rendered_config_and_scripts(galera_node):
     assert size.returncode == 0 and "Primary, 1 members" in size.stdout, size.stderr
 
     with health_endpoint(galera_node["data"].parent, env) as get:  # the real mysql client and server
-        assert get() == (200, "Galera node is Synced\r\n")
+        assert until_answer(get, (200, "Galera node is Synced\r\n")) == (200, "Galera node is Synced\r\n")
 
     recover = static_file("ha-galera-recover")
     probe = subprocess.run(["bash", "-c", recover, "ha-galera-recover", "probe"], env=env,

@@ -39,7 +39,7 @@ def test_composing_program_previews_the_whole_graph_before_the_machines_exist(en
     # What the machines report is unknown at preview: no host address in any command; the files
     # that hold one wait for it (the connections too, shown as secrets: the key is one).
     assert not re.search(r"10\.77\.[12]\.1[123]\b", str([c.inputs for c in commands]))
-    assert result.by_name("galera-ctl1-health-socket").inputs["stdin"] == UNKNOWN
+    assert result.by_name("galera-ctl1-health-service").inputs["stdin"] == UNKNOWN
     waiting = [c.name for c in commands if UNKNOWN in (c.inputs.get("create"), c.inputs.get("stdin"))]
     assert len(waiting) > 20
     components = [s for s in result.creates() if s.type.startswith("ha-openstack:")]
