@@ -36,7 +36,6 @@ class GaleraClusterArgs:
     # ...and database -> its user (nova has three databases); default: one per user.
     databases: dict[str, str] | None = None
     arbitrator: Host | None = None
-    after: list[pulumi.Resource] = field(default_factory=list)  # e.g. leaving nodes gone first
 
 
 class GaleraCluster(pulumi.ComponentResource):
@@ -59,7 +58,7 @@ class GaleraCluster(pulumi.ComponentResource):
         for host, node in zip(args.hosts, nodes):
             n = f"{name}-{node.name}"
             pkgs = remote.run(f"{n}-packages", node, render_template(
-                "scripts/packages.sh.j2", packages=PACKAGES, disable_units=[]), parent=self, depends_on=args.after)
+                "scripts/packages.sh.j2", packages=PACKAGES, disable_units=[]), parent=self)
             conf = remote.push_file(f"{n}-config", node, CONFIG_PATH, galera_cnf(spec, host),
                                     parent=self, depends_on=[pkgs], keep_on_delete=True)
             # Not in the rolling restart's stamp: growing the cluster restarts no running node.

@@ -25,9 +25,8 @@ class PacemakerClusterArgs:
     hosts: list[Host]  # the cluster nodes, in spec.nodes order
     ready_timeout_seconds: int = 300
     # Nodes leaving the cluster in this `up` (the stack's `leaving`): dropped from corosync.conf
-    # and then from Pacemaker's node list, after `after` (their own leave steps) ran.
+    # and then from Pacemaker's node list (their own leave steps run first: remote.after).
     departed: list[str] = field(default_factory=list)
-    after: list[pulumi.Resource] = field(default_factory=list)
 
 
 class CibCluster:
@@ -78,7 +77,7 @@ class PacemakerCluster(pulumi.ComponentResource, CibCluster):
             pkgs = remote.run(f"{n}-packages", node, packages, parent=self)
             members = remote.run(f"{n}-members-check", node, render_template(
                 "scripts/corosync-members-check.sh.j2", conf=COROSYNC_CONF, wanted=node_ids(args.hosts),
-                departed=args.departed), parent=self, depends_on=args.after)
+                departed=args.departed), parent=self)
             corosync = remote.push_file(f"{n}-corosync-conf", node, COROSYNC_CONF, conf,
                                         parent=self, depends_on=[pkgs, members], keep_on_delete=True)
             authkey = remote.push_file(f"{n}-authkey", node, "/etc/corosync/authkey",

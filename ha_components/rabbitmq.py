@@ -1,7 +1,7 @@
 """RabbitHACluster: rabbitmq-server on every node, one cookie, declarative cluster formation."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 
@@ -19,7 +19,6 @@ from .types import Token
 class RabbitHAClusterArgs:
     spec: RabbitSpec
     hosts: list[Host]  # the broker nodes, in spec.nodes order
-    after: list[pulumi.Resource] = field(default_factory=list)  # e.g. leaving nodes gone first
 
 
 class RabbitHACluster(pulumi.ComponentResource):
@@ -45,9 +44,9 @@ class RabbitHACluster(pulumi.ComponentResource):
             names = remote.run(f"{n}-hosts", node, render_template(
                 "scripts/hosts-block.sh.j2", path="/etc/hosts", owner="rabbitmq",
                 lines=hosts_entries(spec, args.hosts)),
-                parent=self, depends_on=args.after)
+                parent=self)
             pkgs = remote.run(f"{n}-packages", node, render_template("scripts/rabbitmq-packages.sh.j2"),
-                              parent=self, depends_on=args.after)
+                              parent=self)
             cookie = remote.push_file(f"{n}-cookie", node, COOKIE_PATH, spec.erlang_cookie.get_secret_value(),
                                       parent=self, depends_on=[pkgs], mode="0400", owner="rabbitmq",
                                       group="rabbitmq", secret=True, keep_on_delete=True)

@@ -12,12 +12,14 @@ handshake) and by default logs stdout and stderr into the engine's output as inf
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import shlex
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import pulumi
 import pulumi_command.remote as remote
@@ -47,6 +49,20 @@ def _name(resource: pulumi.Resource) -> str:
 
 # name of the pulumi resource -> what it does; read by the `render` command (dryrun.py).
 RECORDED: dict[str, Recorded] = {}
+
+# What every command and file created now waits for (`after`).
+_WAIT_FOR: ContextVar[tuple[pulumi.Resource, ...]] = ContextVar("wait_for", default=())
+
+
+@contextlib.contextmanager
+def after(resources: Sequence[pulumi.Resource]) -> Iterator[None]:
+    """Every command and file created inside the block, by any component, waits for
+    `resources` (a component's children do not inherit its `depends_on`)."""
+    token = _WAIT_FOR.set(_WAIT_FOR.get() + tuple(resources))
+    try:
+        yield
+    finally:
+        _WAIT_FOR.reset(token)
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,7 @@ def run(
     too: after the new create it stops what create started; before it (delete_before_replace)
     the units are down for two SSH round trips instead of one restart (11 s on a loaded lab).
     """
+    depends_on = [*_WAIT_FOR.get(), *depends_on]
     RECORDED[name] = Recorded(host.name, "command", None, _name(parent),
                               tuple(_name(r) for r in depends_on))
     if triggers and delete:

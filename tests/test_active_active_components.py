@@ -368,26 +368,34 @@ def test_config_changes_roll_through_the_nodes_one_at_a_time():
 
 
 def test_shrinking_lets_the_leaving_controllers_go_first_and_leaves_the_three_node_program():
-    """Issue 17: with ctl4 and ctl5 in `leaving`, a check on a staying node, then each leaving
-    node drains and leaves the clusters on itself, one at a time, before the staying nodes'
-    corosync.conf drops them; Pacemaker forgets them after the reload. Everything else is the
-    three-node program: the engine deletes the leaving nodes' other commands."""
+    """Issue 17: with ctl4 and ctl5 in `leaving`, a check on a staying node, then their servers
+    drained in every HAProxy, then each leaving node leaves the clusters on itself, one at a
+    time, before any command of the staying nodes runs; Pacemaker forgets them after the
+    reload. Everything else is the three-node program: the engine deletes the leaving nodes'
+    other commands."""
     three, shrunk = run_program(lab_stack()), run_program(lab_stack(controllers=5, leaving=["ctl4", "ctl5"]))
     a, b = _comparable(three), _comparable(shrunk)
-    assert set(b) - set(a) == {"leaving-check", "leaving-ctl4", "leaving-ctl5", "cluster-forget"}
+    drains = {f"leaving-drain-{n}" for n in ("ctl1", "ctl2", "ctl3")}
+    leave_steps = {"leaving-check", "leaving-ctl4", "leaving-ctl5"} | drains
+    assert set(b) - set(a) == leave_steps | {"cluster-forget"}
     assert set(a) - set(b) == set()
-    changed = {name for name in a if a[name] != b[name]}
-    first_steps = {f"{step}-{n}-{what}" for n in ("ctl1", "ctl2", "ctl3") for step, what in
-                   (("cluster", "members-check"), ("galera", "packages"), ("rabbitmq", "packages"), ("rabbitmq", "hosts"))}
-    assert changed == first_steps | {"cluster-ready"}, changed  # only their order: after the leaving nodes
-    for name in first_steps:
-        assert a[name]["deps"] != b[name]["deps"] and shrunk.before("leaving-ctl5", name), name
-    assert shrunk.before("leaving-check", "leaving-ctl4") and shrunk.before("leaving-ctl4", "leaving-ctl5")
-    for node in ("ctl1", "ctl2", "ctl3"):
-        assert shrunk.before("leaving-ctl5", f"cluster-{node}-members-check")
-        assert shrunk.before("leaving-ctl5", f"cluster-{node}-corosync-conf")
+    # The check comes before anything else touches a host: a refusal leaves every node as it was.
+    for name in set(b) - {"leaving-check"}:
+        assert shrunk.before("leaving-check", name), name
+    for name in set(b) - leave_steps:
+        assert "leaving-ctl5" in b[name]["deps"], name
+    for drain in drains:
+        assert shrunk.before(drain, "leaving-ctl4"), drain
+    assert shrunk.before("leaving-ctl4", "leaving-ctl5")
+    # Apart from that order the staying nodes' commands are the three-node program's; only the
+    # check before corosync.conf changes accepts the departed nodes.
+    changed = {name for name in a if {**a[name], "deps": None} != {**b[name], "deps": None}}
+    assert changed == {f"cluster-{n}-members-check" for n in ("ctl1", "ctl2", "ctl3")}, changed
+    assert [d for d in b["cluster-ready"]["deps"] if d not in a["cluster-ready"]["deps"]] == ["cluster-forget", "leaving-ctl5"]
     assert shrunk.before("cluster-corosync-reload", "cluster-forget") and shrunk.before("cluster-forget", "cluster-ready")
     assert "crm_node --force --remove ctl4" in shrunk.commands["cluster-forget"].create
+    drain = shrunk.commands["leaving-drain-ctl2"].create
+    assert "state drain" in drain and "ctl4 ctl5" in drain and "/run/haproxy/admin.sock" in drain
     leave = shrunk.commands["leaving-ctl4"].create
     for step in ("--name standby --update on", "systemctl disable --now memcached keystone", "rabbitmq-queues shrink",
                  "rabbitmqctl reset", "systemctl disable --now mariadb", "systemctl disable --now pacemaker corosync"):

@@ -152,6 +152,41 @@ def test_haproxy_check_catches_a_broken_config(lab_render, tmp_path):
     assert subprocess.run([haproxy, "-c", "-f", str(broken)], capture_output=True).returncode != 0
 
 
+
+def test_drain_before_controllers_leave_drains_their_servers_in_a_running_haproxy(tmp_path):
+    """Issue 17: the leave's first step on every balancer puts the leaving nodes' servers in
+    every listener into DRAIN over the admin socket; the others keep taking connections."""
+    from ha_components.render import render_template
+
+    haproxy = _need("haproxy")
+    sock = tmp_path / "admin.sock"
+    listeners = "".join(f"listen {name}\n  bind {tmp_path}/{name}.sock\n" + "".join(
+        f"  server {n} 127.0.0.1:{port}\n" for n, port in (("ctl1", 1), ("ctl4", 2), ("ctl5", 3))) for name in ("api", "db"))
+    (tmp_path / "haproxy.cfg").write_text(f"global\n  stats socket {sock} mode 600 level admin\n"
+                                          f"defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n"
+                                          f"  timeout server 1s\n{listeners}")
+    running = subprocess.Popen([haproxy, "-db", "-f", str(tmp_path / "haproxy.cfg")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sock.exists(), f"haproxy did not start (exit {running.poll()})"
+        script = render_template("scripts/haproxy-drain.sh.j2", leaving=["ctl4", "ctl5"], admin_socket=str(sock),
+                                 timeout_seconds=5)
+        done = _sh(script, dict(os.environ))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "drained 4 server(s) of ctl4, ctl5" in done.stdout, done.stdout
+        stat = subprocess.run(["socat", "-", f"UNIX-CONNECT:{sock}"], input="show stat\n", capture_output=True,
+                              text=True, check=True).stdout
+        status = {tuple(r[:2]): r[17] for r in (line.split(",") for line in stat.splitlines())
+                  if len(r) > 17 and r[1] in ("ctl1", "ctl4", "ctl5")}
+        assert status == {(p, n): ("DRAIN" if n != "ctl1" else "no check") for p in ("api", "db")
+                          for n in ("ctl1", "ctl4", "ctl5")}, status
+    finally:
+        running.terminate()
+        running.wait(10)
+
 def _mariadbd(defaults: Path) -> subprocess.CompletedProcess:
     return subprocess.run([_need("mariadbd"), f"--defaults-file={defaults}", "--help", "--verbose"],
                           capture_output=True, text=True)

@@ -7,6 +7,7 @@ from . import render_template
 CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
 STAGED_PATH = "/etc/haproxy/haproxy.cfg.ha-openstack"
 SYSCTL_PATH = "/etc/sysctl.d/60-ha-openstack-haproxy.conf"
+ADMIN_SOCKET = "/run/haproxy/admin.sock"  # Debian's path: `set server` and `show stat` (drains)
 # haproxy.tls: certificate chain and key in one file (HAProxy's `crt`), 0600 root: HAProxy
 # loads it as root before it drops to its user.
 TLS_PEM_PATH = "/etc/haproxy/ha-openstack-public.pem"
@@ -56,7 +57,7 @@ def tls_pem(certificate: str, key: str) -> str:
 def haproxy_cfg(spec: HaproxySpec, plan: list[PlannedListener], stats_address: str) -> str:
     """One node's haproxy.cfg (the stats page binds that node's management address)."""
     return render_template(
-        "haproxy.cfg.j2", maxconn=spec.maxconn,
+        "haproxy.cfg.j2", maxconn=spec.maxconn, admin_socket=ADMIN_SOCKET,
         stats_bind=f"{stats_address}:{spec.stats_port}",
         stats_auth=f"{spec.stats_user}:{spec.stats_password.get_secret_value()}",
         listeners=[_section(p, listener_check(spec, p)) for p in plan])

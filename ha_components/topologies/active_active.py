@@ -16,8 +16,8 @@ from ..models.active_active import controllers, frontend_plan, public_base
 from ..models.haproxy import MemcachedSpec
 from ..pacemaker import PacemakerCluster, PacemakerClusterArgs
 from ..rabbitmq import RabbitHACluster, RabbitHAClusterArgs
-from ..render import FileSpec, render_template
-from ..render.haproxy import PROXY_HEADERS
+from ..render import FileSpec, render_template, stop_units
+from ..render.haproxy import ADMIN_SOCKET, PROXY_HEADERS
 from ..render.memcached import CONFIG_PATH as MEMCACHED_CONF, memcached_conf, memcached_servers
 from ..render.openstack import ADMIN_OPENRC, admin_openrc
 from ..render.rabbitmq import oslo_messaging_settings
@@ -27,8 +27,13 @@ from .projects import (linked_options, project_fragments, service_endpoints, ser
 
 
 def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = None) -> dict[str, Any]:
-    """The topology's components, children of `parent` (the stack when None)."""
+    """The topology's components, children of `parent` (the stack when None). Controllers in
+    `leaving` go first: every command of the staying ones waits for them."""
+    with remote.after(_leave(stack, parent)):
+        return _build(stack, parent)
 
+
+def _build(stack: StackConfig, parent: pulumi.Resource | None) -> dict[str, Any]:
     def child() -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=parent)
 
@@ -36,9 +41,8 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
     g, mq, lb, ops = stack.galera, stack.rabbitmq, stack.haproxy, stack.openstack
     mc = stack.memcached or MemcachedSpec()
     hosts = {h.name: h for h in stack.hosts}
-    left = _leave(stack, parent)  # controllers in `leaving` go before anything else changes
     cluster = PacemakerCluster("cluster", PacemakerClusterArgs(
-        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes], departed=list(stack.leaving), after=left), child())
+        stack.pacemaker, [hosts[n] for n in stack.pacemaker.nodes], departed=list(stack.leaving)), child())
     vip = stack.vip(lb.vip)
     vip_host = str(vip.address)
     plan = frontend_plan(stack)
@@ -49,9 +53,8 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
     galera = GaleraCluster("galera", GaleraClusterArgs(
         g, [hosts[n] for n in g.nodes], vip_address=vip_host, vip_port=galera_port,
         health_allowed_from=balancers, users={p: passwords[p] for p in database_projects(ops.services)},
-        databases=databases_of(ops.services), arbitrator=hosts[g.arbitrator] if g.arbitrator else None,
-        after=left), child())
-    rabbit = RabbitHACluster("rabbitmq", RabbitHAClusterArgs(mq, [hosts[n] for n in mq.nodes], after=left), child())
+        databases=databases_of(ops.services), arbitrator=hosts[g.arbitrator] if g.arbitrator else None), child())
+    rabbit = RabbitHACluster("rabbitmq", RabbitHAClusterArgs(mq, [hosts[n] for n in mq.nodes]), child())
     haproxy = HaproxyFrontend("haproxy", HaproxyFrontendArgs(
         lb, [hosts[n] for n in lb.nodes], plan, cluster,
         public_vip=stack.vip(lb.tls.public_vip) if lb.tls else None, networks=stack.networks), child())
@@ -133,22 +136,25 @@ def build_active_active(stack: StackConfig, parent: pulumi.Resource | None = Non
 
 
 def _leave(stack: StackConfig, parent: pulumi.Resource | None) -> list[pulumi.Resource]:
-    """The stack's `leaving` controllers, one at a time, each on itself, after a check on a
-    staying one; before anything else changes (the cluster then drops them from its lists)."""
+    """The stack's `leaving` controllers: a check on a staying one, their servers drained in
+    every HAProxy, then each leaves on itself, one at a time."""
     if not stack.leaving:
         return []
-    assert stack.openstack  # validate_stack
+    assert stack.openstack and stack.haproxy  # validate_stack
     hosts = {h.name: h for h in stack.hosts}
     staying = controllers(stack)
     everywhere = [s for s in stack.openstack.services if SERVICES[s].active_active == EVERYWHERE]
     units = ["memcached", *(u for s in unit_sets(everywhere) for u in s.units)]
-    previous = remote.run("leaving-check", remote.connect(hosts[staying[0]]), render_template(
+    check = remote.run("leaving-check", remote.connect(hosts[staying[0]]), render_template(
         "scripts/controllers-leave-check.sh.j2", staying=staying, leaving=stack.leaving), parent=parent)
+    previous = [remote.run(f"leaving-drain-{n}", remote.connect(hosts[n]), render_template(
+        "scripts/haproxy-drain.sh.j2", leaving=stack.leaving, admin_socket=ADMIN_SOCKET, timeout_seconds=30), parent=parent,
+        depends_on=[check]) for n in stack.haproxy.nodes]
     for name in stack.leaving:
-        previous = remote.run(f"leaving-{name}", remote.connect(hosts[name]), render_template(
-            "scripts/controller-leave.sh.j2", node=name, units=units, timeout_seconds=300),
-            parent=parent, depends_on=[previous])
-    return [previous]
+        previous = [remote.run(f"leaving-{name}", remote.connect(hosts[name]), render_template(
+            "scripts/controller-leave.sh.j2", node=name, stop_units=stop_units(*units), timeout_seconds=300),
+            parent=parent, depends_on=previous)]
+    return previous
 
 
 def _merge_projects(*parts: dict[str, dict[str, dict[str, str]]]) -> dict[str, dict[str, dict[str, str]]]:
