@@ -54,6 +54,7 @@ class GaleraCluster(pulumi.ComponentResource):
 
         members_cnf = galera_members_cnf(spec, args.hosts)
         prepared: dict[str, list[pulumi.Resource]] = {}
+        health_script = static_file("ha-galera-health")
         self.health: list[pulumi.Resource] = []
         for host, node in zip(args.hosts, nodes):
             n = f"{name}-{node.name}"
@@ -73,7 +74,7 @@ class GaleraCluster(pulumi.ComponentResource):
             prepared[node.name] = [conf, members_file, sst, recover]
             # The health endpoint HAProxy checks: one process per node, node address only. The
             # nodes' endpoints are (re)started one at a time: never all checks down at once.
-            script = remote.push_file(f"{n}-health-script", node, HEALTH_SCRIPT, static_file("ha-galera-health"),
+            script = remote.push_file(f"{n}-health-script", node, HEALTH_SCRIPT, health_script,
                                       parent=self, depends_on=[pkgs], mode="0755")
             service_unit = health_service(spec, host, allowed)
             service = remote.push_file(f"{n}-health-service", node, HEALTH_SERVICE, service_unit,
@@ -82,7 +83,7 @@ class GaleraCluster(pulumi.ComponentResource):
                 f"{n}-health", node, render_template("scripts/systemd-units.sh.j2", units=[HEALTH_UNIT],
                                                      reload=False, replaces=OLD_HEALTH_UNITS),
                 parent=self, depends_on=[script, service, *self.health[-1:]],
-                triggers=[remote.content_hash(static_file("ha-galera-health") + service_unit)],
+                triggers=[remote.content_hash(health_script + service_unit)],
                 delete=stop_units(HEALTH_UNIT) + " || true"))
 
         # Bootstrap exactly one node, then the accounts (the SST user must exist on the donor
