@@ -75,8 +75,10 @@ def vip_primitive(name: str, vip: Vip, networks: list[Network], policy: Resource
         params["nic"] = vip.nic
     # pacemaker.resources: a 30 s monitor with a 60 s timeout by default (Pacemaker's 20 s
     # default timed the monitor out on a loaded node, restarting the group).
-    return Primitive(f"p_ip_{name}", "ocf:heartbeat:IPaddr2", params,
-                     ops=(Op("monitor", policy.vip_monitor_interval, timeout=policy.vip_monitor_timeout),))
+    start_stop = policy.vip_start_stop_timeout
+    return Primitive(f"p_ip_{name}", "ocf:heartbeat:IPaddr2", params, ops=(
+        *((Op("start", timeout=start_stop), Op("stop", timeout=start_stop)) if start_stop else ()),
+        Op("monitor", policy.vip_monitor_interval, timeout=policy.vip_monitor_timeout)))
 
 
 def service_vip_cib(name: str, args: ServiceVipArgs) -> CibChange:

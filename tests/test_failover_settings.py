@@ -89,6 +89,7 @@ def test_consensus_follows_token_and_coefficient() -> None:
     ("pacemaker.resources.vip_monitor_interval", "10x", "pacemaker.resources.vip_monitor_interval"),
     ("pacemaker.resources.vip_monitor_interval", "0s", "pacemaker.resources.vip_monitor_interval"),
     ("pacemaker.resources.vip_monitor_timeout", "500ms", "pacemaker.resources.vip_monitor_timeout"),
+    ("pacemaker.resources.vip_start_stop_timeout", "0s", "pacemaker.resources.vip_start_stop_timeout"),
     ("pacemaker.resources.on_fail", "reboot", "pacemaker.resources.on_fail"),
     ("pacemaker.resources.migration_threshold", 0, "pacemaker.resources.migration_threshold"),
     ("pacemaker.resources.failure_timeout", "10min", "pacemaker.resources.failure_timeout"),  # no threshold
@@ -252,14 +253,17 @@ def test_cib_carries_the_fence_timeout_and_the_resource_policy(runtime) -> None:
     stack = runtime("lab-aa", lambda d: (
         set_path(d, "pacemaker.fencing.timeout", "45s"),
         set_path(d, "pacemaker.resources", {"vip_monitor_interval": "5s", "vip_monitor_timeout": "20s",
+                                            "vip_start_stop_timeout": "90s",
                                             "on_fail": "restart", "migration_threshold": 3,
                                             "failure_timeout": "10min"})))
     cib = cib_of(stack)
     props = {n.get("name"): n.get("value") for n in cib["cluster"].iter("nvpair")}
     assert props["stonith-timeout"] == "45s"
     ip = next(p for p in cib["api"].iter("primitive") if p.get("id") == "p_ip_api")
-    monitor = ip.find("operations/op")
+    ops = {op.get("name"): op for op in ip.iter("op")}
+    monitor = ops["monitor"]
     assert (monitor.get("interval"), monitor.get("timeout"), monitor.get("on-fail")) == ("5s", "20s", "restart")
+    assert (ops["start"].get("timeout"), ops["stop"].get("timeout")) == ("90s", "90s")
     primitives = [p for change in cib.values() for p in change.iter("primitive")]
     assert {p.get("id") for p in primitives} >= {"p_ip_api", "p_haproxy", "st_lab"}
     for prim in primitives:
@@ -279,7 +283,7 @@ def test_defaults_leave_the_cib_as_it_was(runtime) -> None:
     for absent in ("on-fail", "migration-threshold", "failure-timeout", "stonith-timeout"):
         assert absent not in text
     ip = next(p for p in cib["api"].iter("primitive") if p.get("id") == "p_ip_api")
-    assert ip.find("operations/op").get("interval") == "30s"
+    assert [(op.get("name"), op.get("interval")) for op in ip.iter("op")] == [("monitor", "30s")]
 
 
 @pytest.mark.skipif(os.geteuid() != 0 and not Path("/usr/sbin/crm_verify").exists(), reason="needs crm_verify")

@@ -97,6 +97,10 @@ class ResourcePolicy(StrictModel):
     vip_monitor_timeout: str = Field(default="60s", pattern=DURATION)
     """Timeout of the VIP's monitor (Pacemaker's 20 s default timed out on a loaded node and
     restarted the group)."""
+    vip_start_stop_timeout: str | None = Field(default=None, pattern=DURATION, examples=["60s"])
+    """Timeout of the VIP's start and stop; default Pacemaker's 20 s. A start that times out bans
+    the VIP (and its group) from that node until a cleanup: on the kernel tier's emulated CPUs a
+    loaded guest took longer than 20 s."""
     on_fail: Literal["restart", "ignore", "block", "stop", "standby", "fence"] | None = None
     """`on-fail` of every monitor: what a failed monitor does (restart where it runs; fence its
     node; standby moves everything off the node; block leaves it for an operator); default

@@ -307,8 +307,9 @@ def _check_timing(stack: StackConfig) -> Iterator[Problem]:
                       f"{fencing.two_node_delay} must be shorter than the fence timeout "
                       f"(stonith-timeout {timeout}): the fence would time out in its own delay")
     res = pcmk.resources
-    if duration_ms(res.vip_monitor_timeout) < 1000:
-        yield Problem(("pacemaker", "resources", "vip_monitor_timeout"), "at least 1s")
+    for timeout in ("vip_monitor_timeout", "vip_start_stop_timeout"):
+        if getattr(res, timeout) is not None and duration_ms(getattr(res, timeout)) < 1000:
+            yield Problem(("pacemaker", "resources", timeout), "at least 1s")
     if duration_ms(res.vip_monitor_interval) < 1000:
         yield Problem(("pacemaker", "resources", "vip_monitor_interval"),
                       "at least 1s (0 would turn the monitor off)")
