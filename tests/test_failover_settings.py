@@ -357,6 +357,30 @@ def test_reload_is_what_applies_corosync_conf() -> None:
     """The reload command is triggered by the conf's content and runs `corosync-cfgtool -R`."""
     from ha_components.render import render_template
 
-    assert "corosync-cfgtool -R" in render_template("scripts/corosync-reload.sh.j2")
-    assert "systemctl" not in render_template("scripts/corosync-reload.sh.j2")
+    assert "corosync-cfgtool -R" in render_template("scripts/corosync-reload.sh.j2", timeout_seconds=5)
+    assert "systemctl" not in render_template("scripts/corosync-reload.sh.j2", timeout_seconds=5)
     assert "restart" not in render_template("scripts/cluster-start.sh.j2")
+
+
+@pytest.mark.parametrize("answers, ok", [
+    (["TRY_AGAIN", "TRY_AGAIN", "ok"], True),  # a membership still forming (kernel tier, cold deploy)
+    (["TRY_AGAIN"] * 5, False),  # never settles within the timeout
+    (["CS_ERR_NOT_EXIST", "ok"], False),  # any other error is not retried
+])
+def test_reload_retries_only_while_corosync_says_try_again(tmp_path: Path, answers: list[str], ok: bool) -> None:
+    from ha_components.render import render_template
+
+    (tmp_path / "answers").write_text("\n".join(answers) + "\n")
+    fake = tmp_path / "corosync-cfgtool"  # answers one line per call: ok or the error's name
+    fake.write_text(f"""#!/bin/bash
+answer=$(head -n1 {tmp_path}/answers); sed -i 1d {tmp_path}/answers; echo "$*" >> {tmp_path}/calls
+[ "$answer" = ok ] && {{ echo "Reloading corosync.conf..."; exit 0; }}
+echo "Could not reload configuration. Error CS_ERR_${{answer#CS_ERR_}}"; exit 6
+""")
+    fake.chmod(0o755)
+    script = render_template("scripts/corosync-reload.sh.j2", timeout_seconds=4)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert (done.returncode == 0) == ok, done.stdout + done.stderr
+    assert set(calls) == {"-R"} and len(calls) == {True: 3, False: 4 if answers[0] == "TRY_AGAIN" else 1}[ok], calls
