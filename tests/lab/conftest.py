@@ -164,8 +164,14 @@ def deployed_stack(root: Path, stack_name: str = STACK_AA, kernel: bool = False,
     reset_s = time.monotonic() - start
     stack = EngineStack(REPO, stack_name, root)
     try:
-        with around_up() if around_up else nullcontext():
-            up = stack.up(stack_file or REPO / "stacks" / f"Pulumi.{stack_name}.yaml")
+        try:
+            with around_up() if around_up else nullcontext():
+                up = stack.up(stack_file or REPO / "stacks" / f"Pulumi.{stack_name}.yaml")
+        except Exception:
+            from .drills import diagnose
+
+            print(diagnose(kernel=kernel))  # what the failed `up` left, before the reset erases it
+            raise
         if keep:
             (root / "machine-id").write_text(on("ctl1", "cat /etc/machine-id", kernel=kernel).stdout.strip())
         yield StackDeployment(stack, up, reset_s)

@@ -493,7 +493,7 @@ def diagnose(kernel: bool = False) -> str:
         r = on(n, "crm_mon -1 -f 2>&1 | head -40; stonith_admin --history '*' 2>&1 | tail -5; "
                   "cat /proc/drbd 2>/dev/null; "
                   "systemctl --no-pager is-active pacemaker corosync mariadb haproxy rabbitmq-server; "
-                  "journalctl --no-pager -o short-monotonic -n 25 -u pacemaker -u mariadb -u haproxy 2>&1",
+                  "journalctl --no-pager -o short-monotonic -n 40 -u corosync -u pacemaker -u mariadb -u haproxy 2>&1",
                check=False, timeout=60, kernel=kernel)
         out.append(f"--- {n} (exit {r.returncode})\n{r.stdout}{r.stderr}")
     return "\n".join(out)
