@@ -48,9 +48,11 @@ def build_active_passive(stack: StackConfig, parent: pulumi.Resource | None = No
             services=[service]), child())
 
     # MySQL on DRBD behind its VIP (seed: p_ip_mysql, p_fs_mysql, p_mysql in g_mysql).
+    # A systemd monitor is a D-Bus query to systemd: on a loaded node it took over 30 s, the
+    # timed-out monitor became a stop, and a failed stop fences the node (as for RabbitMQ: 60 s).
     db_vip, db_vol = stack.vip(db.vip), stack.volume(db.volume)
     mysql = on_drbd("mysql", db.vip, db.volume, Primitive("p_mysql", "systemd:mariadb", ops=(
-        Op("start", timeout="300s"), Op("stop", timeout="300s"), Op("monitor", "20s", timeout="30s"))),
+        Op("start", timeout="300s"), Op("stop", timeout="300s"), Op("monitor", "20s", timeout="60s"))),
         packages=["mariadb-server"],
         files=[FileSpec("/etc/mysql/mariadb.conf.d/90-ha-openstack.cnf", render_template(
             "mysql-drbd.cnf.j2", bind_address=str(db_vip.address), datadir=db_vol.mount_point))],
