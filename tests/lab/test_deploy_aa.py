@@ -14,9 +14,12 @@ import json
 import time
 import urllib.request
 import uuid
+from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
+import openstack
 import pytest
+from keystoneauth1.exceptions.connection import ConnectFailure
 
 from .conftest import NODES, addr, lab, on
 from .deploy import OPENRC, admin_token, assert_cluster_running, crm_mon, deployed
@@ -217,16 +220,40 @@ def test_cinder_scheduler_and_heat_engine_up(aa):
 
 
 def test_heat_creates_and_deletes_a_network_stack(aa):
+    """A stack with one neutron network is created and deleted, within 300 s each.
+
+    A request that fails at the API is printed and the stack is then followed by its name:
+    in one CI run in several, the first stack's heat-engine waited 2 x 60 s on keystone
+    (HAProxy: two connections from the engine to keystone with no byte answered), heat-api
+    answered 500 after its 60 s RPC timeout, and the stack completed 2 min later (issue 14's
+    notes). What is held here is that heat builds and removes the stack."""
     cloud = openstack_cloud()
     name = f"ha-e2e-{uuid.uuid4().hex[:8]}"
     template = {"heat_template_version": "2018-08-31",
                 "resources": {"net": {"type": "OS::Neutron::Net", "properties": {"name": name}}}}
-    stack = cloud.orchestration.create_stack(name=name, template=template)
-    stack = cloud.orchestration.wait_for_status(stack, "CREATE_COMPLETE", failures=["CREATE_FAILED"], wait=300)
+    failed: list[str] = []
+
+    def tolerated(what: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except (ConnectFailure, openstack.exceptions.HttpException) as e:
+            if isinstance(e, openstack.exceptions.HttpException) and (e.status_code or 500) < 500:
+                raise
+            failed.append(f"{time.strftime('%H:%M:%S')} {what}: {type(e).__name__}: {e}")
+            print(f"\nheat: {failed[-1]}")
+            return None
+
+    def status() -> str | None:
+        stack = tolerated("status", lambda: cloud.orchestration.find_stack(name))
+        return stack.status if stack else None
+
+    tolerated("create", lambda: cloud.orchestration.create_stack(name=name, template=template))
+    wait_until(status, "CREATE_COMPLETE", f"stack {name}", timeout=300, every=3)
     assert cloud.network.find_network(name) is not None
-    cloud.orchestration.delete_stack(stack)
-    cloud.orchestration.wait_for_delete(stack, wait=300)
+    tolerated("delete", lambda: cloud.orchestration.delete_stack(cloud.orchestration.find_stack(name)))
+    wait_until(lambda: status() in (None, "DELETE_COMPLETE"), True, f"stack {name} deleted", timeout=300, every=3)
     assert cloud.network.find_network(name) is None
+    print(f"\nheat: {len(failed)} failed API request(s)")
 
 
 def test_a_router_on_the_provider_network_is_hosted_by_the_l3_agent_and_answers(aa):
