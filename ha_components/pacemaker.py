@@ -91,8 +91,8 @@ class PacemakerCluster(pulumi.ComponentResource, CibCluster):
                                      parent=self, depends_on=[corosync, authkey, helper],
                                      delete=render_template("scripts/cluster-stop.sh.j2")))
         # A changed corosync.conf is re-read by the running cluster: no restart.
-        reload: pulumi.Resource = remote.run(f"{name}-corosync-reload", self.cib_node,
-                                             render_template("scripts/corosync-reload.sh.j2", timeout_seconds=120), parent=self,
+        reload_script = render_template("scripts/corosync-reload.sh.j2", timeout_seconds=120)
+        reload: pulumi.Resource = remote.run(f"{name}-corosync-reload", self.cib_node, reload_script, parent=self,
                                              depends_on=starts, triggers=[remote.content_hash(conf)])
         if args.departed:
             reload = remote.run(f"{name}-forget", self.cib_node, render_template(

@@ -180,11 +180,24 @@ class PacemakerSpec(StrictModel):
         return {**SEED_PROPERTIES, "no-quorum-policy": self.no_quorum_policy, **timing, **self.properties}
 
     @property
+    def base_token_ms(self) -> int:
+        return self.token_ms if self.token_ms is not None else COROSYNC_TOKEN_MS
+
+    @property
+    def per_node_token_ms(self) -> int:
+        return self.token_coefficient_ms if self.token_coefficient_ms is not None else COROSYNC_TOKEN_COEFFICIENT_MS
+
+    @property
     def real_token_ms(self) -> int:
         """The token corosync uses: token + token_coefficient per node above two (corosync.conf(5))."""
-        token = self.token_ms if self.token_ms is not None else COROSYNC_TOKEN_MS
-        coefficient = self.token_coefficient_ms if self.token_coefficient_ms is not None else COROSYNC_TOKEN_COEFFICIENT_MS
-        return token + coefficient * max(0, len(self.nodes) - 2) if len(self.nodes) >= 3 else token
+        return self.base_token_ms + self.per_node_token_ms * max(0, len(self.nodes) - 2)
+
+    @property
+    def real_token_formula(self) -> str:
+        """How real_token_ms comes about, for messages: "token 3000 + 1 x token_coefficient 650 = 3650 ms"."""
+        extra = len(self.nodes) - 2
+        per_node = f" + {extra} x token_coefficient {self.per_node_token_ms}" if extra > 0 else ""
+        return f"token {self.base_token_ms}{per_node} = {self.real_token_ms} ms"
 
     @property
     def real_consensus_ms(self) -> int:

@@ -23,8 +23,7 @@ from .galera import GaleraSpec
 from .haproxy import HaproxySpec, MemcachedSpec
 from .hosts import Host, Network, Vip
 from .openstack import DrbdDatabaseSpec, DrbdMessagingSpec, OpenStackSpec
-from .pacemaker import (COROSYNC_TOKEN_COEFFICIENT_MS, COROSYNC_TOKEN_MS, DURATION, PACEMAKER_STONITH_TIMEOUT,
-                        PacemakerSpec, duration_ms)
+from .pacemaker import DURATION, PACEMAKER_STONITH_TIMEOUT, PacemakerSpec, duration_ms
 from .rabbitmq import RabbitSpec
 
 Loc = tuple[str | int, ...]
@@ -269,11 +268,7 @@ def _check_timing(stack: StackConfig) -> Iterator[Problem]:
     timing"): corosync refuses a consensus below 1.2 x its real token, a knet link must be left
     before the token is lost, and a fence delay must fit in the fence timeout."""
     pcmk = stack.pacemaker
-    token = pcmk.real_token_ms
-    nodes = len(pcmk.nodes)
-    how = (f"token {pcmk.token_ms or COROSYNC_TOKEN_MS}"
-           + (f" + {nodes - 2} x token_coefficient {pcmk.token_coefficient_ms if pcmk.token_coefficient_ms is not None else COROSYNC_TOKEN_COEFFICIENT_MS}"
-              if nodes >= 3 else "") + f" = {token} ms")
+    token, how = pcmk.real_token_ms, pcmk.real_token_formula
     if pcmk.consensus_ms is not None and pcmk.consensus_ms < 1.2 * token:
         yield Problem(("pacemaker", "consensus_ms"),
                       f"{pcmk.consensus_ms} ms is less than 1.2 x the real token ({how}): corosync "
@@ -301,15 +296,16 @@ def _check_timing(stack: StackConfig) -> Iterator[Problem]:
         yield Problem(("pacemaker", "properties", "stonith-timeout"),
                       "set by pacemaker.fencing.timeout; remove it here")
     timeout = fencing.timeout or pcmk.properties.get("stonith-timeout", PACEMAKER_STONITH_TIMEOUT)
-    if nodes == 2 and fencing.devices and re.fullmatch(DURATION, timeout) \
+    if len(pcmk.nodes) == 2 and fencing.devices and re.fullmatch(DURATION, timeout) \
             and duration_ms(fencing.two_node_delay) >= duration_ms(timeout):
         yield Problem(("pacemaker", "fencing", "two_node_delay"),
                       f"{fencing.two_node_delay} must be shorter than the fence timeout "
                       f"(stonith-timeout {timeout}): the fence would time out in its own delay")
     res = pcmk.resources
-    for timeout in ("vip_monitor_timeout", "vip_start_stop_timeout"):
-        if getattr(res, timeout) is not None and duration_ms(getattr(res, timeout)) < 1000:
-            yield Problem(("pacemaker", "resources", timeout), "at least 1s")
+    for field in ("vip_monitor_timeout", "vip_start_stop_timeout"):
+        value = getattr(res, field)
+        if value is not None and duration_ms(value) < 1000:
+            yield Problem(("pacemaker", "resources", field), "at least 1s")
     if duration_ms(res.vip_monitor_interval) < 1000:
         yield Problem(("pacemaker", "resources", "vip_monitor_interval"),
                       "at least 1s (0 would turn the monitor off)")
