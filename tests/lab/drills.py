@@ -493,7 +493,10 @@ def diagnose(kernel: bool = False) -> str:
         r = on(n, "crm_mon -1 -f 2>&1 | head -40; stonith_admin --history '*' 2>&1 | tail -5; "
                   "cat /proc/drbd 2>/dev/null; "
                   "systemctl --no-pager is-active pacemaker corosync mariadb haproxy rabbitmq-server; "
-                  "journalctl --no-pager -o short-monotonic -n 40 -u corosync -u pacemaker -u mariadb -u haproxy 2>&1",
+                  "journalctl --no-pager -o short-monotonic -n 40 -u corosync -u pacemaker -u mariadb -u haproxy 2>&1; "
+                  # Why a node was fenced or a resource moved: the DC's reasons, older than the tail.
+                  "echo '--- fence and failure reasons'; journalctl --no-pager -o short-monotonic -u corosync "
+                  "-u pacemaker 2>&1 | grep -E -i 'fenc|stonith|lost|timed out|failed|error' | tail -30",
                check=False, timeout=60, kernel=kernel)
         out.append(f"--- {n} (exit {r.returncode})\n{r.stdout}{r.stderr}")
     return "\n".join(out)
